@@ -1,0 +1,177 @@
+"""The `orch` command line: parse options, call the modules, print. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from orchestrator.connect import open_hosts
+from orchestrator.deploy import deploy
+from orchestrator.errors import HostError, UserError
+from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.profiles import PROFILES, resolve_profile
+from orchestrator.progress import RunProgress
+from orchestrator.report import write_reports
+from orchestrator.results import RunDirectory
+from orchestrator.runner import DEFAULT_BASELINE, RunInterrupted, RunOptions, execute_run
+from orchestrator.servers import MATRICES, select_servers
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Benchmark epoll vs io_uring servers with the load tool kept apart.",
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+InventoryOption = Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory file.")]
+MatrixOption = Annotated[
+    str | None, typer.Option("--matrix", help=f"Server set: {', '.join(MATRICES)}.")
+]
+ServerOption = Annotated[
+    list[str] | None,
+    typer.Option("--server", help="A server to include (repeatable), e.g. c-epoll."),
+]
+
+
+def _say(line: str) -> None:
+    console.print(escape(line))
+
+
+@app.command()
+def check(inventory: InventoryOption = Path("hosts.yaml")) -> None:
+    """Validate an inventory file and print what orch understood from it."""
+    inv = load_inventory(inventory)
+    console.print(f"{escape(str(inventory))}: valid")
+    for line in describe_inventory(inv):
+        _say(f"  {line}")
+
+
+@app.command("deploy")
+def deploy_command(
+    inventory: InventoryOption = Path("hosts.yaml"),
+    matrix: MatrixOption = None,
+    server: ServerOption = None,
+) -> None:
+    """Sync and build the servers on the target and make sure k6 is on the load host."""
+    inv = load_inventory(inventory)
+    servers = select_servers(matrix, server or [])
+    target, load = open_hosts(inv)
+    try:
+        result = deploy(inv, target, load, servers, _say)
+    finally:
+        target.close()
+        if load is not target:
+            load.close()
+    _say(f"target {target.name}: {result.target_facts.summary()}")
+    _say(
+        f"  servers: built {', '.join(result.built) or 'nothing'}; "
+        f"up to date {', '.join(result.up_to_date) or 'none'}"
+    )
+    for name in result.build_failures:
+        _say(f"  build FAILED: {name}")
+    if result.io_uring_problem:
+        _say(f"  io_uring servers will fail here: {result.io_uring_problem}")
+    _say(f"load {load.name}: k6 {result.k6_path} ({result.k6_source})")
+    if result.build_failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    inventory: InventoryOption = Path("hosts.yaml"),
+    matrix: MatrixOption = None,
+    server: ServerOption = None,
+    profile: Annotated[str, typer.Option(help=f"Load profile: {', '.join(PROFILES)}.")] = "seed",
+    duration: Annotated[
+        str | None, typer.Option(help="Stretch the profile to this total duration, e.g. 30s.")
+    ] = None,
+    vus: Annotated[
+        int | None, typer.Option(help="Scale the profile to peak at this many VUs.")
+    ] = None,
+    repetitions: Annotated[int, typer.Option(min=1, help="Measurements per server.")] = 1,
+    baseline: Annotated[
+        str, typer.Option(help="Server the % More Requests column compares with.")
+    ] = DEFAULT_BASELINE,
+    out: Annotated[Path, typer.Option(help="Folder for run directories.")] = Path("results"),
+) -> None:
+    """Deploy if needed, measure every selected server, and print the seed's table."""
+    inv = load_inventory(inventory)
+    servers = select_servers(matrix, server or [])
+    if baseline not in {s.name for s in servers} and baseline != DEFAULT_BASELINE:
+        raise UserError(f"--baseline: '{baseline}' is not among the servers of this run")
+    prof = resolve_profile(profile, duration, vus)
+    label = matrix or (server[0] if server and len(server) == 1 else "custom")
+    opts = RunOptions(
+        servers=servers,
+        profile=prof,
+        repetitions=repetitions,
+        baseline=baseline,
+        out=out,
+        label=f"{label}-{profile}",
+    )
+    total = len(servers) * repetitions
+    _say(
+        f"{total} cells: {', '.join(s.name for s in servers)} x {repetitions}, "
+        f"profile {prof.name} ({prof.duration:g} s each)"
+    )
+    try:
+        with RunProgress(console, total, prof.duration) as progress:
+            run_dir = execute_run(inv, opts, _say, progress.cell_started, progress.cell_done)
+    except RunInterrupted as stop:
+        write_reports(stop.run_dir, baseline)
+        err_console.print(
+            f"orch: interrupted; measured cells kept in {escape(str(stop.run_dir.path))}"
+        )
+        raise typer.Exit(130) from None
+    markdown, _ = write_reports(run_dir, baseline)
+    # Plain print: the table must not be wrapped at the terminal width.
+    print(f"\n{markdown}\nrun directory: {run_dir.path}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    baseline: Annotated[str | None, typer.Option(help="Baseline server.")] = None,
+) -> None:
+    """Re-render a run's report from its directory."""
+    markdown, _ = write_reports(RunDirectory.open(run_dir), baseline)
+    print(markdown)
+
+
+@app.command("list")
+def list_runs(
+    out: Annotated[Path, typer.Option(help="Folder of run directories.")] = Path("results"),
+) -> None:
+    """List run directories with their status."""
+    if not out.is_dir():
+        _say(f"no runs in {out}")
+        return
+    for path in sorted(out.iterdir()):
+        if (path / "run.json").is_file():
+            run = RunDirectory(path).read_run()
+            measured = len(list((path / "cells").glob("*/*/result.json")))
+            planned = len(run.get("plan", []))
+            _say(f"{path.name}  {run.get('status', '?'):<11} {measured}/{planned} cells")
+
+
+def _fail(message: str, code: int) -> None:
+    # Plain print: rich would wrap the one-line error at the terminal width.
+    print(f"orch: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main() -> None:
+    """Entry point: user errors become one line and exit status 2, never a traceback."""
+    try:
+        app()  # standalone: click itself reports usage errors with exit status 2
+    except UserError as exc:
+        _fail(str(exc), exc.exit_code)
+    except HostError as exc:
+        _fail(str(exc), 1)

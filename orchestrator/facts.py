@@ -1,0 +1,102 @@
+"""Host facts: kernel, distro, CPU, memory, io_uring support and tool versions, in one command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.hosts import Host
+
+# One shell script, so a remote host costs one round trip. Each line is `key=value`.
+_FACTS_SCRIPT = r"""
+echo "hostname=$(uname -n)"
+echo "kernel=$(uname -r)"
+echo "arch=$(uname -m)"
+. /etc/os-release 2>/dev/null; echo "distro=${PRETTY_NAME:-unknown}"
+echo "cpu_model=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
+echo "cores=$(nproc --all 2>/dev/null || getconf _NPROCESSORS_ONLN)"
+echo "memory_kib=$(grep -m1 MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+echo "clock_ticks=$(getconf CLK_TCK)"
+echo "io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo absent)"
+"""
+
+
+class HostFacts(BaseModel):
+    """What a machine is, as the report header shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hostname: str
+    kernel: str
+    arch: str
+    distro: str
+    cpu_model: str
+    cores: int
+    memory_kib: int
+    clock_ticks: int
+    io_uring_disabled: str
+    tools: dict[str, str] = {}
+
+    @property
+    def memory_gib(self) -> float:
+        """Total memory in GiB."""
+        return self.memory_kib / 1024 / 1024
+
+    def kernel_at_least(self, major: int, minor: int) -> bool:
+        """Compare the kernel release with major.minor."""
+        match = re.match(r"(\d+)\.(\d+)", self.kernel)
+        if match is None:
+            return False
+        return (int(match[1]), int(match[2])) >= (major, minor)
+
+    def io_uring_problem(self) -> str | None:
+        """Why the io_uring servers cannot run here, or None when they can."""
+        if not self.kernel_at_least(6, 1):
+            return (
+                f"kernel {self.kernel} is older than 6.1 (DEFER_TASKRUN, multishot recv "
+                "and buffer rings are needed)"
+            )
+        if self.io_uring_disabled == "2":
+            return "io_uring is disabled (sysctl kernel.io_uring_disabled=2)"
+        return None
+
+    def summary(self) -> str:
+        """One line like the seed's System Specs."""
+        return (
+            f"{self.hostname}: Linux {self.kernel} ({self.arch}), {self.distro}, "
+            f"{self.cpu_model or 'unknown CPU'}, {self.cores} cores, "
+            f"{self.memory_gib:.1f} GiB"
+        )
+
+
+def parse_facts(text: str) -> dict[str, str]:
+    """`key=value` lines into a dict."""
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def collect_facts(host: Host, tool_commands: dict[str, list[str]] | None = None) -> HostFacts:
+    """Read a host's facts; `tool_commands` maps a tool name to the argv printing its version."""
+    script = _FACTS_SCRIPT
+    for name, argv in (tool_commands or {}).items():
+        script += f'echo "tool.{name}=$({shlex.join(argv)} 2>&1 | head -n1)"\n'
+    pairs = parse_facts(host.run(["sh", "-c", script], timeout=30).stdout)
+    tools = {key[5:]: value for key, value in pairs.items() if key.startswith("tool.")}
+    return HostFacts(
+        hostname=pairs.get("hostname", host.name),
+        kernel=pairs.get("kernel", "unknown"),
+        arch=pairs.get("arch", "unknown"),
+        distro=pairs.get("distro", "unknown"),
+        cpu_model=pairs.get("cpu_model", ""),
+        cores=int(pairs.get("cores") or 0),
+        memory_kib=int(pairs.get("memory_kib") or 0),
+        clock_ticks=int(pairs.get("clock_ticks") or 100),
+        io_uring_disabled=pairs.get("io_uring_disabled", "absent"),
+        tools=tools,
+    )

@@ -1,0 +1,1 @@
+"""Load tools: each module builds its command for a profile and parses its output."""

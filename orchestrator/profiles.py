@@ -1,0 +1,106 @@
+"""Load profiles: the seed's k6 stages and shorter ones, with duration/VU overrides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from orchestrator.errors import UserError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One k6 ramping stage: move to `target` VUs over `seconds`."""
+
+    seconds: float
+    target: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named load shape."""
+
+    name: str
+    stages: tuple[Stage, ...]
+
+    @property
+    def duration(self) -> float:
+        """Total load time in seconds."""
+        return sum(stage.seconds for stage in self.stages)
+
+    @property
+    def max_vus(self) -> int:
+        """The highest VU count any stage reaches."""
+        return max(stage.target for stage in self.stages)
+
+    def k6_stages(self) -> list[dict[str, object]]:
+        """The stages as k6 options want them."""
+        return [{"duration": _k6_duration(s.seconds), "target": s.target} for s in self.stages]
+
+
+def _k6_duration(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def _stages(*pairs: tuple[float, int]) -> tuple[Stage, ...]:
+    return tuple(Stage(seconds, target) for seconds, target in pairs)
+
+
+PROFILES: dict[str, Profile] = {
+    # The original benchmark: 5 s ramps of 100 VUs up to 500, 45 s at 500, ramps down; 90 s.
+    "seed": Profile(
+        "seed",
+        _stages(
+            (5, 100),
+            (5, 200),
+            (5, 300),
+            (5, 400),
+            (5, 500),
+            (45, 500),
+            (5, 400),
+            (5, 300),
+            (5, 200),
+            (5, 100),
+        ),
+    ),
+    "quick": Profile("quick", _stages((2, 250), (2, 500), (12, 500), (2, 100))),
+    "smoke": Profile("smoke", _stages((1, 20), (3, 20))),
+}
+
+
+def parse_duration(text: str) -> float:
+    """Parse `90`, `90s`, `1500ms`, `2m` or `1m30s` into seconds."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds = float(value)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise UserError(f"--duration: cannot read '{text}' (use e.g. 30s, 1m30s, 1500ms)")
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        seconds = sum(float(number) * scale[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise UserError(f"--duration: '{text}' must be longer than zero")
+    return seconds
+
+
+def resolve_profile(name: str, duration: str | None = None, vus: int | None = None) -> Profile:
+    """A named profile, stretched to `duration` and scaled to peak at `vus` when given."""
+    try:
+        profile = PROFILES[name]
+    except KeyError:
+        raise UserError(
+            f"--profile: unknown profile '{name}' (known: {', '.join(PROFILES)})"
+        ) from None
+    stages = profile.stages
+    if duration is not None:
+        factor = parse_duration(duration) / profile.duration
+        stages = tuple(Stage(s.seconds * factor, s.target) for s in stages)
+    if vus is not None:
+        if vus < 1:
+            raise UserError(f"--vus: must be at least 1, got {vus}")
+        peak = max(s.target for s in stages)
+        stages = tuple(Stage(s.seconds, max(1, round(s.target * vus / peak))) for s in stages)
+    custom = duration is not None or vus is not None
+    return Profile(f"{name}*" if custom else name, stages)

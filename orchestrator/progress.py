@@ -1,0 +1,76 @@
+"""Progress display for a run: cell i of N, the server, elapsed and remaining time."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from orchestrator.plan import Cell
+from orchestrator.results import CellResult
+
+
+class RunProgress:
+    """A rich progress bar over the cells; the remaining time comes from the cells so far."""
+
+    def __init__(self, console: Console, total: int, load_seconds: float) -> None:
+        self.console = console
+        self.total = total
+        self.load_seconds = load_seconds
+        self.started = time.monotonic()
+        self.done = 0
+        self._progress = Progress(
+            TextColumn("[bold]cell {task.fields[cell]}/{task.total}[/] {task.fields[server]}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("remaining ~{task.fields[remaining]}"),
+            console=console,
+            transient=False,
+        )
+        self._task = self._progress.add_task(
+            "run", total=total, cell=0, server="", remaining=self._format(total * load_seconds)
+        )
+
+    def __enter__(self) -> RunProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.__exit__(kind, value, trace)
+
+    @staticmethod
+    def _format(seconds: float) -> str:
+        seconds = max(0, int(seconds))
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def _remaining(self) -> float:
+        left = self.total - self.done
+        if self.done == 0:
+            return left * self.load_seconds
+        return left * (time.monotonic() - self.started) / self.done
+
+    def cell_started(self, index: int, cell: Cell) -> None:
+        """Show which cell runs now."""
+        self._progress.update(
+            self._task, cell=index + 1, server=cell.key, remaining=self._format(self._remaining())
+        )
+
+    def cell_done(self, index: int, cell: Cell, result: CellResult) -> None:
+        """Advance and print a one-line outcome for the cell."""
+        self.done += 1
+        if result.status == "ok" and result.load is not None:
+            cpu = result.server_cpu.utilisation * 100 if result.server_cpu else 0.0
+            line = (
+                f"  {cell.key}: {result.load.requests_per_second:,.0f} req/s, server CPU {cpu:.0f}%"
+            )
+        else:
+            line = f"  [red]{cell.key}: failed[/]: {result.error}"
+        self._progress.console.print(line, highlight=False, markup=True)
+        self._progress.update(self._task, advance=1, remaining=self._format(self._remaining()))
