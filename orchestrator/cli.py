@@ -34,6 +34,13 @@ InventoryOption = Annotated[Path, typer.Option("--inventory", "-i", help="Host i
 MatrixOption = Annotated[
     str | None, typer.Option("--matrix", help=f"Server set: {', '.join(MATRICES)}.")
 ]
+AcceptKeysOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-keys",
+        help="Trust and record SSH host keys not yet known (a changed key is always refused).",
+    ),
+]
 ServerOption = Annotated[
     list[str] | None,
     typer.Option("--server", help="A server to include (repeatable), e.g. c-epoll."),
@@ -58,11 +65,12 @@ def deploy_command(
     inventory: InventoryOption = Path("hosts.yaml"),
     matrix: MatrixOption = None,
     server: ServerOption = None,
+    accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
     """Sync and build the servers on the target and make sure k6 is on the load host."""
     inv = load_inventory(inventory)
     servers = select_servers(matrix, server or [])
-    target, load = open_hosts(inv)
+    target, load = open_hosts(inv, accept_new_host_keys)
     try:
         result = deploy(inv, target, load, servers, _say)
     finally:
@@ -100,6 +108,7 @@ def run(
         str, typer.Option(help="Server the % More Requests column compares with.")
     ] = DEFAULT_BASELINE,
     out: Annotated[Path, typer.Option(help="Folder for run directories.")] = Path("results"),
+    accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
     """Deploy if needed, measure every selected server, and print the seed's table."""
     inv = load_inventory(inventory)
@@ -115,6 +124,7 @@ def run(
         baseline=baseline,
         out=out,
         label=f"{label}-{profile}",
+        accept_new_host_keys=accept_new_host_keys,
     )
     total = len(servers) * repetitions
     _say(

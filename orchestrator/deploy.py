@@ -128,8 +128,8 @@ def deploy(
 ) -> DeployResult:
     """Bring both hosts to the state a run needs; a second call with no change rebuilds nothing."""
     root = project_root()
-    target_workdir = target.expand(inv.workdir)
-    load_workdir = load.expand(inv.workdir)
+    target_workdir = target.expand(inv.workdir_of(inv.target.host))
+    load_workdir = load.expand(inv.workdir_of(inv.load.host))
     zig = zig_command(target)
 
     toolchains = check_toolchains(target, servers, zig)

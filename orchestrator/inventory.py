@@ -70,6 +70,8 @@ class HostSpec(StrictModel):
     known_hosts: str | None = None
     accept_new_host_keys: bool = False
     connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    workdir: str | None = None  # overrides the inventory-wide workdir on this host
+    env_path: list[str] = []  # directories put first on PATH for every command here
 
 
 class Listen(StrictModel):
@@ -135,6 +137,10 @@ class Inventory(StrictModel):
     def load_host(self) -> HostSpec:
         """The load host's entry."""
         return self.hosts[self.load.host]
+
+    def workdir_of(self, name: str) -> str:
+        """The working directory on host `name` (its own, else the inventory-wide one)."""
+        return self.hosts[name].workdir or self.workdir
 
     @property
     def is_loopback(self) -> bool:

@@ -37,6 +37,7 @@ class RunOptions:
     baseline: str | None
     out: Path
     label: str
+    accept_new_host_keys: bool = False
 
 
 class Interrupted(Exception):
@@ -133,7 +134,7 @@ def execute_run(
     on_done: Callable[[int, Cell, CellResult], None],
 ) -> RunDirectory:
     """Deploy, run every cell, write run.json, cells and reports; return the run directory."""
-    target, load = open_hosts(inv)
+    target, load = open_hosts(inv, opts.accept_new_host_keys)
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         deployed = deploy(inv, target, load, opts.servers, log)
