@@ -31,6 +31,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
             }
             _ => (arg.clone(), None),
         };
+        if name == "--help" || name == "-h" {
+            println!("usage: {} {}", name_of_program(), USAGE);
+            std::process::exit(0);
+        }
         if name != "--host" && name != "--port" {
             return Err(format!("unknown argument '{}'", arg));
         }
@@ -49,6 +53,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
         }
     }
     Ok(cfg)
+}
+
+fn name_of_program() -> String {
+    std::env::args()
+        .next()
+        .unwrap_or_else(|| "server".to_string())
 }
 
 /// Prints `NAME: MESSAGE` on stderr and exits with `status`.
