@@ -18,11 +18,11 @@ import time
 import zlib
 
 import pytest
-from conftest import ServerLauncher
 from server_helpers import (
     REQUEST,
     RESPONSE,
     SERVER_NAMES,
+    ServerLauncher,
     connect,
     fd_count,
     fd_targets,
@@ -110,8 +110,9 @@ def fuzz(address: tuple[str, int], seed: int, seconds: float) -> tuple[int, int]
                 selector.register(sock, selectors.EVENT_WRITE | selectors.EVENT_READ)
                 used += 1
             for key, events in selector.select(timeout=0.05):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                fileobj = key.fileobj
+                assert isinstance(fileobj, socket.socket)
+                sock = fileobj
                 data = pending[sock]
                 try:
                     if events & selectors.EVENT_READ:
