@@ -1,4 +1,4 @@
-"""Run one cell (start server pinned, sample, load, sample, stop) and then a whole plan."""
+"""Run one cell (start server pinned, warm up, sample, load, sample, stop), then a whole plan."""
 
 from __future__ import annotations
 
@@ -9,21 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.cores import core_between, read_core_ticks
 from orchestrator.counters import Sample, cpu_between, nic_between, sample
 from orchestrator.deploy import DeployResult
 from orchestrator.errors import HostError
 from orchestrator.hosts import Host
 from orchestrator.inventory import Inventory
 from orchestrator.loadgen.base import LoadResult
-from orchestrator.loadgen.k6 import SUMMARY_FILE, k6_command, k6_environment, parse_k6_summary
+from orchestrator.loadgen.driver import LoadTool
+from orchestrator.loadgen.k6 import SUMMARY_FILE
 from orchestrator.plan import Cell
 from orchestrator.profiles import Profile
-from orchestrator.results import CellResult, RunDirectory, utc_now
+from orchestrator.results import CellResult, CoreCpu, LoadCpu, RunDirectory, utc_now
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02
+PORT_FREE_WAIT_SECONDS = 3.0
 LOAD_TIME_LIMIT_MARGIN = 60.0
 SERVER_LOG = "server.log"
+WARMUP_PREFIX = "warmup-"
 
 
 @dataclass
@@ -35,6 +39,7 @@ class BenchContext:
     load: Host
     deployed: DeployResult
     profile: Profile
+    tool: LoadTool
     run_dir: RunDirectory
     run_id: str
     interface: str | None
@@ -82,27 +87,76 @@ def wait_until_ready(ctx: BenchContext, pid: int, log_path: str) -> None:
 
 
 def _check_port_free(ctx: BenchContext) -> None:
-    if ctx.load.tcp_probe(ctx.inventory.dial_address, ctx.port, timeout=0.5):
-        raise HostError(
-            f"port {ctx.port} on {ctx.inventory.dial_address} is already in use on "
-            f"target {ctx.target.name} before the server started"
+    # An io_uring server's listening socket outlives its process for a few milliseconds
+    # (the ring is torn down asynchronously), so a busy port gets a moment to free up.
+    deadline = time.monotonic() + PORT_FREE_WAIT_SECONDS
+    while ctx.load.tcp_probe(ctx.inventory.dial_address, ctx.port, timeout=0.5):
+        if time.monotonic() >= deadline:
+            raise HostError(
+                f"port {ctx.port} on {ctx.inventory.dial_address} is already in use on "
+                f"target {ctx.target.name} before the server started"
+            )
+        time.sleep(READY_POLL_SECONDS)
+
+
+def _run_load(
+    ctx: BenchContext, profile: Profile, remote_dir: str, local_dir: Path, prefix: str
+) -> tuple[LoadResult, LoadCpu | None]:
+    """One pass of the load tool, pinned; its raw output kept under `local_dir`."""
+    tool = ctx.tool
+    summary_name = f"{prefix}{SUMMARY_FILE}"
+    command = tool.command(ctx.url, profile, f"{remote_dir}/{summary_name}")
+    ran = ctx.load.run(
+        command.argv,
+        env=command.env,
+        cpus=ctx.inventory.load.cpus,
+        timeout=profile.duration + LOAD_TIME_LIMIT_MARGIN,
+        check=False,
+    )
+    local_dir.mkdir(parents=True, exist_ok=True)
+    (local_dir / f"{prefix}{tool.raw_output_name}").write_text(
+        ran.stdout + ran.stderr, encoding="utf-8"
+    )
+    if not tool.succeeded(ran):
+        what = "warm-up" if prefix else "load"
+        last = _last_line(ran.stderr or ran.stdout)
+        raise HostError(f"{tool.kind} {what} pass exited {ran.exit_code}: {last}")
+    summary = None
+    if command.summary_path is not None:
+        ctx.load.get_file(command.summary_path, local_dir / summary_name)
+        summary = (local_dir / summary_name).read_text(encoding="utf-8")
+    result = tool.parse(ran.stdout, summary, profile, f"{local_dir.parent.name} {tool.kind}")
+    result.load_cpu_seconds = ran.cpu_seconds
+    cpu = None
+    if ran.cpu_seconds is not None:
+        cpu = LoadCpu(
+            cpu_seconds=ran.cpu_seconds,
+            wall_seconds=ran.wall_seconds,
+            cpus=len(ctx.inventory.load.cpus),
         )
+    return result, cpu
 
 
 def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
-    """Measure one cell; failures are recorded in the result, never raised."""
+    """Measure one cell; failures are recorded in the result, never raised.
+
+    A warm-up pass of the same tool runs first and is not measured: the server CPU
+    counters are read only around the measured pass.
+    """
     server = cell.server
     started = utc_now()
     cell_dir = ctx.run_dir.cell_dir(server.name, cell.repetition)
     remote_dir = f"runs/{ctx.run_id}/{server.name}/{cell.repetition}"
     log_path = f"{ctx.deployed.target_workdir}/{remote_dir}/{SERVER_LOG}"
-    summary_path = f"{ctx.deployed.load_workdir}/{remote_dir}/{SUMMARY_FILE}"
+    load_dir = f"{ctx.deployed.load_workdir}/{remote_dir}"
+    warmup = ctx.profile.warmup_seconds
     base: dict[str, Any] = {
         "server": server.name,
         "api": server.api,
         "language": server.language,
         "repetition": cell.repetition,
         "started_at": started,
+        "warmup_seconds": warmup,
     }
 
     def failed(message: str, exit_status: int | None = None) -> CellResult:
@@ -130,30 +184,19 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
         ]
         pid = ctx.target.start_background(argv, log_path=log_path, cpus=ctx.inventory.target.cpus)
         wait_until_ready(ctx, pid, log_path)
-        ctx.load.run(["mkdir", "-p", summary_path.rsplit("/", 1)[0]], timeout=30)
+        ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
+        if warmup > 0:
+            _run_load(ctx, ctx.profile.warmup_profile(), load_dir, cell_dir, WARMUP_PREFIX)
+        cores = ctx.inventory.target.cpus
+        cores_before = read_core_ticks(ctx.target, cores)
         before = sample(ctx.target, pid, ctx.interface)
-        k6 = ctx.load.run(
-            k6_command(ctx.deployed.k6_path, ctx.deployed.k6_script, summary_path),
-            env=k6_environment(ctx.url, ctx.profile),
-            cpus=ctx.inventory.load.cpus,
-            timeout=ctx.profile.duration + LOAD_TIME_LIMIT_MARGIN,
-            check=False,
-        )
+        load, load_cpu = _run_load(ctx, ctx.profile, load_dir, cell_dir, "")
         after = sample(ctx.target, pid, ctx.interface)
-        (cell_dir / "k6-output.txt").parent.mkdir(parents=True, exist_ok=True)
-        (cell_dir / "k6-output.txt").write_text(k6.stdout + k6.stderr, encoding="utf-8")
-        if not k6.ok and k6.exit_code != 99:  # 99: thresholds crossed, the summary is still valid
-            return failed(f"k6 exited {k6.exit_code}: {_last_line(k6.stderr or k6.stdout)}")
-        ctx.load.get_file(summary_path, cell_dir / SUMMARY_FILE)
-        load = parse_k6_summary(
-            (cell_dir / SUMMARY_FILE).read_text(encoding="utf-8"),
-            ctx.profile.duration,
-            source=f"{server.name} k6 summary",
-        )
-        load.load_cpu_seconds = k6.cpu_seconds
+        cores_after = read_core_ticks(ctx.target, cores)
         exit_status = ctx.target.stop(pid)
         pid = None
-        result = _measured(base, load, before, after, ctx, exit_status)
+        busy = core_between(cores_before, cores_after, cores, ctx.deployed.target_facts.clock_ticks)
+        result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status)
     except HostError as exc:
         if pid is not None:
             exit_status = ctx.target.stop(pid)
@@ -169,12 +212,16 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
 def _measured(
     base: dict[str, Any],
     load: LoadResult,
+    load_cpu: LoadCpu | None,
+    cores: CoreCpu,
     before: Sample,
     after: Sample,
     ctx: BenchContext,
     exit_status: int | None,
 ) -> CellResult:
-    cpu = cpu_between(before, after, ctx.deployed.target_facts.clock_ticks)
+    cpu = cpu_between(before, after, ctx.deployed.target_facts.clock_ticks).model_copy(
+        update={"active_seconds": load.duration_seconds}
+    )
     nic = nic_between(ctx.interface, before, after) if ctx.interface else None
     status = "ok" if exit_status == 0 else "failed"
     error = None if exit_status == 0 else f"server exited with status {exit_status} on SIGTERM"
@@ -186,6 +233,8 @@ def _measured(
             "finished_at": utc_now(),
             "load": load,
             "server_cpu": cpu,
+            "server_cores": cores,
+            "load_cpu": load_cpu,
             "nic": nic,
             "server_exit_status": exit_status,
         }

@@ -10,15 +10,23 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.compare import compare_runs
 from orchestrator.connect import open_hosts
 from orchestrator.deploy import deploy
 from orchestrator.errors import HostError, UserError
 from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.loadgen.driver import LOAD_TOOL_NAMES, check_combination
 from orchestrator.profiles import PROFILES, resolve_profile
 from orchestrator.progress import RunProgress
-from orchestrator.report import write_reports
+from orchestrator.report import REPORT_FILES, write_reports
 from orchestrator.results import RunDirectory
-from orchestrator.runner import DEFAULT_BASELINE, RunInterrupted, RunOptions, execute_run
+from orchestrator.runner import (
+    DEFAULT_BASELINE,
+    RunInterrupted,
+    RunOptions,
+    default_repetitions,
+    execute_run,
+)
 from orchestrator.servers import MATRICES, select_servers
 
 app = typer.Typer(
@@ -103,7 +111,29 @@ def run(
     vus: Annotated[
         int | None, typer.Option(help="Scale the profile to peak at this many VUs.")
     ] = None,
-    repetitions: Annotated[int, typer.Option(min=1, help="Measurements per server.")] = 1,
+    repetitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Measurements per server (default: 3 for seed, else 1)."),
+    ] = None,
+    warmup: Annotated[
+        str | None,
+        typer.Option(help="Unmeasured load before each cell, e.g. 2s; 0 for none."),
+    ] = None,
+    load_tool: Annotated[
+        str | None,
+        typer.Option(
+            "--load-tool",
+            help=f"{' | '.join(LOAD_TOOL_NAMES)} (default: the inventory's load.tool).",
+        ),
+    ] = None,
+    pipeline: Annotated[
+        int | None,
+        typer.Option(help="wrk: requests pipelined per connection (wrk-pipelined: 16)."),
+    ] = None,
+    rate: Annotated[
+        int | None,
+        typer.Option(help="Open model: k6 constant arrival rate in req/s for the duration."),
+    ] = None,
     baseline: Annotated[
         str, typer.Option(help="Server the % More Requests column compares with.")
     ] = DEFAULT_BASELINE,
@@ -115,24 +145,31 @@ def run(
     servers = select_servers(matrix, server or [])
     if baseline not in {s.name for s in servers} and baseline != DEFAULT_BASELINE:
         raise UserError(f"--baseline: '{baseline}' is not among the servers of this run")
-    prof = resolve_profile(profile, duration, vus)
+    prof = resolve_profile(profile, duration, vus, warmup, rate)
+    tool_name = load_tool or inv.load.tool
+    depth = check_combination(tool_name, pipeline, prof)
+    reps = repetitions or default_repetitions(profile)
     label = matrix or (server[0] if server and len(server) == 1 else "custom")
     opts = RunOptions(
         servers=servers,
         profile=prof,
-        repetitions=repetitions,
+        repetitions=reps,
         baseline=baseline,
         out=out,
         label=f"{label}-{profile}",
         accept_new_host_keys=accept_new_host_keys,
+        load_tool=tool_name,
+        pipeline=depth,
     )
-    total = len(servers) * repetitions
+    total = len(servers) * reps
     _say(
-        f"{total} cells: {', '.join(s.name for s in servers)} x {repetitions}, "
-        f"profile {prof.name} ({prof.duration:g} s each)"
+        f"{total} cells: {', '.join(s.name for s in servers)} x {reps}, "
+        f"profile {prof.name} ({prof.duration:g} s each after a {prof.warmup_seconds:g} s "
+        f"warm-up), load tool {tool_name}" + (f" (pipeline {depth})" if depth > 1 else "")
     )
+    cell_seconds = prof.duration + prof.warmup_seconds
     try:
-        with RunProgress(console, total, prof.duration) as progress:
+        with RunProgress(console, total, cell_seconds) as progress:
             run_dir = execute_run(inv, opts, _say, progress.cell_started, progress.cell_done)
     except RunInterrupted as stop:
         write_reports(stop.run_dir, baseline)
@@ -149,26 +186,46 @@ def run(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     baseline: Annotated[str | None, typer.Option(help="Baseline server.")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="What to print: md, csv or json.")
+    ] = "md",
 ) -> None:
-    """Re-render a run's report from its directory."""
-    markdown, _ = write_reports(RunDirectory.open(run_dir), baseline)
-    print(markdown)
+    """Re-render a run's report, CSV, JSON and plots from its directory; print one of them."""
+    if output_format not in REPORT_FILES:
+        raise UserError(f"--format: unknown format '{output_format}' (known: md, csv, json)")
+    directory = RunDirectory.open(run_dir)
+    write_reports(directory, baseline)
+    print((directory.path / REPORT_FILES[output_format]).read_text(encoding="utf-8"), end="")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier (reference) run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+) -> None:
+    """Per-server differences from RUN_A to RUN_B, with 95% intervals and significance."""
+    print(compare_runs(RunDirectory.open(run_a), RunDirectory.open(run_b)))
 
 
 @app.command("list")
 def list_runs(
     out: Annotated[Path, typer.Option(help="Folder of run directories.")] = Path("results"),
 ) -> None:
-    """List run directories with their status."""
-    if not out.is_dir():
+    """List run directories: status, cells measured, profile, load tool, repetitions."""
+    runs = [p for p in sorted(out.iterdir()) if (p / "run.json").is_file()] if out.is_dir() else []
+    if not runs:
         _say(f"no runs in {out}")
         return
-    for path in sorted(out.iterdir()):
-        if (path / "run.json").is_file():
-            run = RunDirectory(path).read_run()
-            measured = len(list((path / "cells").glob("*/*/result.json")))
-            planned = len(run.get("plan", []))
-            _say(f"{path.name}  {run.get('status', '?'):<11} {measured}/{planned} cells")
+    for path in runs:
+        run = RunDirectory(path).read_run()
+        measured = len(list((path / "cells").glob("*/*/result.json")))
+        planned = len(run.get("plan", []))
+        tool = run.get("load_tool", {}).get("name", "k6")
+        _say(
+            f"{path.name}  {run.get('status', '?'):<11} {measured}/{planned} cells  "
+            f"{run.get('profile', {}).get('name', '?')}  {tool}  "
+            f"x{run.get('repetitions', 1)}"
+        )
 
 
 def _fail(message: str, code: int) -> None:

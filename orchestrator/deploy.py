@@ -148,6 +148,7 @@ def deploy(
         log(f"build of {name} failed on {target.name}:\n{output}")
 
     sync_tree(load, root / "k6", f"{load_workdir}/k6")
+    sync_tree(load, root / "wrk", f"{load_workdir}/wrk")
     k6_path, k6_source = provision_k6(inv, load, load_workdir)
 
     target_facts = collect_facts(

@@ -166,7 +166,19 @@ class LocalHost(Host):
                 start_new_session=True,
             )
         except OSError as exc:
-            raise HostError(f"{self.describe()}: cannot run {full[0]}: {exc.strerror}") from None
+            if check:
+                raise HostError(
+                    f"{self.describe()}: cannot run {full[0]}: {exc.strerror}"
+                ) from None
+            # Like a shell (and SshHost): a program that cannot be started exits 127.
+            return CommandResult(
+                argv=tuple(full),
+                exit_code=127,
+                stdout="",
+                stderr=f"{full[0]}: {exc.strerror}",
+                wall_seconds=time.monotonic() - started,
+                cpu_seconds=0.0,
+            )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -1,4 +1,8 @@
-"""Load profiles: the seed's k6 stages and shorter ones, with duration/VU overrides."""
+"""Load profiles: the seed's k6 stages and shorter ones, with duration/VU/warm-up overrides.
+
+A profile is closed-loop (ramping VUs, or fixed connections for wrk) unless it has a
+`rate`: then it is an open model at that many requests per second for its duration.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,24 @@ class Stage:
 
 @dataclass(frozen=True)
 class Profile:
-    """A named load shape."""
+    """A named load shape, its warm-up and (open model only) its arrival rate."""
 
     name: str
     stages: tuple[Stage, ...]
+    warmup: float | None = None  # seconds of unmeasured load before each cell; None: default
+    rate: int | None = None  # requests per second: k6's constant-arrival-rate executor
+
+    @property
+    def warmup_seconds(self) -> float:
+        """The warm-up before the measured pass: as set, else a tenth of it, 1 to 5 s."""
+        if self.warmup is not None:
+            return self.warmup
+        return float(min(5, max(1, round(self.duration / 10))))
+
+    @property
+    def is_open(self) -> bool:
+        """True for an open-model profile (a fixed arrival rate)."""
+        return self.rate is not None
 
     @property
     def duration(self) -> float:
@@ -35,10 +53,18 @@ class Profile:
 
     def k6_stages(self) -> list[dict[str, object]]:
         """The stages as k6 options want them."""
-        return [{"duration": _k6_duration(s.seconds), "target": s.target} for s in self.stages]
+        return [{"duration": k6_duration(s.seconds), "target": s.target} for s in self.stages]
+
+    def warmup_profile(self) -> Profile:
+        """The warm-up pass: the peak load (or the rate) held for the warm-up time."""
+        seconds = self.warmup_seconds
+        # Ramp for a fifth of the time: k6 cannot start VUs all at once without a burst.
+        stages = _stages((seconds / 5, self.max_vus), (seconds * 4 / 5, self.max_vus))
+        return Profile(f"{self.name} warm-up", stages, warmup=0.0, rate=self.rate)
 
 
-def _k6_duration(seconds: float) -> str:
+def k6_duration(seconds: float) -> str:
+    """Seconds as a k6 duration string (`4s`, `1500ms`)."""
     millis = round(seconds * 1000)
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
@@ -69,7 +95,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, option: str = "--duration", allow_zero: bool = False) -> float:
     """Parse `90`, `90s`, `1500ms`, `2m` or `1m30s` into seconds."""
     value = text.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
@@ -77,16 +103,23 @@ def parse_duration(text: str) -> float:
     else:
         parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
         if not parts or "".join(n + u for n, u in parts) != value:
-            raise UserError(f"--duration: cannot read '{text}' (use e.g. 30s, 1m30s, 1500ms)")
+            raise UserError(f"{option}: cannot read '{text}' (use e.g. 30s, 1m30s, 1500ms)")
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
         seconds = sum(float(number) * scale[unit] for number, unit in parts)
-    if seconds <= 0:
-        raise UserError(f"--duration: '{text}' must be longer than zero")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise UserError(f"{option}: '{text}' must be longer than zero")
     return seconds
 
 
-def resolve_profile(name: str, duration: str | None = None, vus: int | None = None) -> Profile:
-    """A named profile, stretched to `duration` and scaled to peak at `vus` when given."""
+def resolve_profile(
+    name: str,
+    duration: str | None = None,
+    vus: int | None = None,
+    warmup: str | None = None,
+    rate: int | None = None,
+) -> Profile:
+    """A named profile, stretched to `duration`, scaled to peak at `vus`, with a warm-up
+    of `warmup` (`0` turns it off) and, with `rate`, turned into an open model."""
     try:
         profile = PROFILES[name]
     except KeyError:
@@ -102,5 +135,11 @@ def resolve_profile(name: str, duration: str | None = None, vus: int | None = No
             raise UserError(f"--vus: must be at least 1, got {vus}")
         peak = max(s.target for s in stages)
         stages = tuple(Stage(s.seconds, max(1, round(s.target * vus / peak))) for s in stages)
+    if rate is not None and rate < 1:
+        raise UserError(f"--rate: must be at least 1 request per second, got {rate}")
+    warmup_seconds = None if warmup is None else parse_duration(warmup, "--warmup", True)
     custom = duration is not None or vus is not None
-    return Profile(f"{name}*" if custom else name, stages)
+    label = f"{name}*" if custom else name
+    if rate is not None:
+        label += f"@{rate}/s"
+    return Profile(label, stages, warmup=warmup_seconds, rate=rate)

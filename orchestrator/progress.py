@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator.plan import Cell
+from orchestrator.report import SATURATION_THRESHOLD
 from orchestrator.results import CellResult
 
 
@@ -16,6 +17,7 @@ class RunProgress:
     """A rich progress bar over the cells; the remaining time comes from the cells so far."""
 
     def __init__(self, console: Console, total: int, load_seconds: float) -> None:
+        """`load_seconds`: the load time of one cell (warm-up included), for the first estimate."""
         self.console = console
         self.total = total
         self.load_seconds = load_seconds
@@ -66,10 +68,16 @@ class RunProgress:
         """Advance and print a one-line outcome for the cell."""
         self.done += 1
         if result.status == "ok" and result.load is not None:
-            cpu = result.server_cpu.utilisation * 100 if result.server_cpu else 0.0
+            cpu = result.server_cpu.utilisation if result.server_cpu else 0.0
             line = (
-                f"  {cell.key}: {result.load.requests_per_second:,.0f} req/s, server CPU {cpu:.0f}%"
+                f"  {cell.key}: {result.load.requests_per_second:,.0f} req/s, "
+                f"server CPU {cpu * 100:.0f}%"
             )
+            if result.load_cpu is not None:
+                line += f", load CPU {result.load_cpu.share * 100:.0f}%"
+            busy = result.server_load
+            if busy is not None and busy < SATURATION_THRESHOLD:
+                line += " [yellow](load-bound)[/]"
         else:
             line = f"  [red]{cell.key}: failed[/]: {result.error}"
         self._progress.console.print(line, highlight=False, markup=True)

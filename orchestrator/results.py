@@ -26,6 +26,9 @@ class ProcessCpu(BaseModel):
     user_seconds: float
     system_seconds: float
     wall_seconds: float
+    # The load tool's own measured run time inside the interval: the server can only be
+    # busy then, while the interval also holds the tool's start-up and exit.
+    active_seconds: float | None = None
 
     @property
     def cpu_seconds(self) -> float:
@@ -33,9 +36,62 @@ class ProcessCpu(BaseModel):
         return self.user_seconds + self.system_seconds
 
     @property
+    def busy_window_seconds(self) -> float:
+        """The time the utilisation is taken over: the load's run time when known."""
+        if self.active_seconds is not None and 0 < self.active_seconds < self.wall_seconds:
+            return self.active_seconds
+        return self.wall_seconds
+
+    @property
     def utilisation(self) -> float:
-        """Share of one core used over the interval (1.0 = a full core)."""
-        return self.cpu_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        """Share of one core used while the load ran (1.0 = a full core)."""
+        window = self.busy_window_seconds
+        return self.cpu_seconds / window if window > 0 else 0.0
+
+
+class LoadCpu(BaseModel):
+    """CPU time the load tool used over its run, against the cores it was pinned to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_seconds: float
+    wall_seconds: float
+    cpus: int
+
+    @property
+    def share(self) -> float:
+        """Share of its pinned cores the load tool used (1.0 = all of them, all the time)."""
+        capacity = self.wall_seconds * max(1, self.cpus)
+        return self.cpu_seconds / capacity if capacity > 0 else 0.0
+
+
+class CoreCpu(BaseModel):
+    """What the server's pinned cores did over the measured pass (all processes, /proc/stat)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: list[int]
+    busy_seconds: float  # user, nice, system, irq and softirq
+    softirq_seconds: float
+    idle_seconds: float  # idle and iowait
+    steal_seconds: float
+
+    def _capacity(self, window_seconds: float | None) -> float:
+        total = self.busy_seconds + self.idle_seconds + self.steal_seconds
+        if window_seconds is not None and window_seconds > 0:
+            total = min(total, window_seconds * max(1, len(self.cpus)))
+        return total
+
+    def busy_share(self, window_seconds: float | None = None) -> float:
+        """Share of the cores' time they were busy (1.0 = never idle), over the whole
+        interval or over `window_seconds` (the load's run time) when given."""
+        total = self._capacity(window_seconds)
+        return min(1.0, self.busy_seconds / total) if total > 0 else 0.0
+
+    def softirq_share(self, window_seconds: float | None = None) -> float:
+        """Share of the cores' time spent in softirq context (network stack work)."""
+        total = self._capacity(window_seconds)
+        return min(1.0, self.softirq_seconds / total) if total > 0 else 0.0
 
 
 class NicCounters(BaseModel):
@@ -65,8 +121,24 @@ class CellResult(BaseModel):
     finished_at: str
     load: LoadResult | None = None
     server_cpu: ProcessCpu | None = None
+    server_cores: CoreCpu | None = None
+    load_cpu: LoadCpu | None = None
     nic: NicCounters | None = None
     server_exit_status: int | None = None
+    warmup_seconds: float | None = None  # unmeasured load before the measured pass
+
+    @property
+    def server_load(self) -> float | None:
+        """How busy the server kept its core: its own CPU share plus the softirq share of
+        its pinned core, network work done there but not charged to the process (other
+        processes' user and system time on that core does not count)."""
+        if self.server_cpu is None:
+            return None
+        own = self.server_cpu.utilisation
+        if self.server_cores is None:
+            return own
+        window = self.server_cpu.busy_window_seconds
+        return min(1.0, own + self.server_cores.softirq_share(window))
 
     @property
     def requests_per_cpu_second(self) -> float | None:

@@ -17,7 +17,11 @@ from orchestrator.bench import BenchContext, run_plan
 from orchestrator.connect import open_hosts
 from orchestrator.counters import detect_interface
 from orchestrator.deploy import DeployResult, deploy
+from orchestrator.errors import UserError
+from orchestrator.hosts import Host
 from orchestrator.inventory import Inventory
+from orchestrator.loadgen import wrk
+from orchestrator.loadgen.driver import LoadTool, check_combination
 from orchestrator.paths import project_root
 from orchestrator.plan import Cell, build_plan
 from orchestrator.profiles import Profile
@@ -38,6 +42,8 @@ class RunOptions:
     out: Path
     label: str
     accept_new_host_keys: bool = False
+    load_tool: str | None = None  # k6, wrk or wrk-pipelined; None: the inventory's load.tool
+    pipeline: int | None = None  # wrk pipeline depth; None: 16 for wrk-pipelined, else 1
 
 
 class Interrupted(Exception):
@@ -83,6 +89,44 @@ def _traffic_note(inv: Inventory, interface: str | None) -> str:
     return f"Two machines: traffic crossed the target's interface {interface or 'unknown'}."
 
 
+def default_repetitions(profile_name: str) -> int:
+    """Repetitions when the user gives none: 3 for the seed profile, else 1."""
+    return 3 if profile_name == "seed" else 1
+
+
+def choose_load_tool(
+    inv: Inventory, opts: RunOptions, load: Host, deployed: DeployResult
+) -> LoadTool:
+    """The load tool the run uses, found on the load host, with its version."""
+    name = opts.load_tool or inv.load.tool
+    pipeline = check_combination(name, opts.pipeline, opts.profile)
+    if name == "k6":
+        return LoadTool(
+            "k6",
+            deployed.k6_path,
+            deployed.k6_script,
+            version=deployed.load_facts.tools.get("k6", ""),
+        )
+    path = wrk.find_wrk(inv, load)
+    return LoadTool(
+        "wrk",
+        path,
+        f"{deployed.load_workdir}/{wrk.SCRIPT}",
+        threads=wrk.threads_for(inv.load.cpus),
+        pipeline=pipeline,
+        version=wrk.wrk_version(load, path),
+    )
+
+
+def _tool_versions(deployed: DeployResult, load: Host, inv: Inventory) -> dict[str, str]:
+    tools = {**deployed.target_facts.tools, "k6": deployed.load_facts.tools.get("k6", "")}
+    try:
+        tools["wrk"] = wrk.wrk_version(load, wrk.find_wrk(inv, load))
+    except UserError:
+        tools["wrk"] = "not installed"
+    return tools
+
+
 def _run_record(
     inv: Inventory,
     opts: RunOptions,
@@ -90,7 +134,10 @@ def _run_record(
     cells: Sequence[Cell],
     run_id: str,
     interface: str | None,
+    tool: LoadTool,
+    tools: dict[str, str],
 ) -> dict[str, Any]:
+    profile = opts.profile
     return {
         "id": run_id,
         "command": shlex.join(["orch", *sys.argv[1:]]),
@@ -103,15 +150,26 @@ def _run_record(
             "target": deployed.target_facts.model_dump(mode="json"),
             "load": deployed.load_facts.model_dump(mode="json"),
         },
-        "tools": {**deployed.target_facts.tools, "k6": deployed.load_facts.tools.get("k6", "")},
+        "tools": tools,
         "k6": {"path": deployed.k6_path, "source": deployed.k6_source},
+        "load_tool": {
+            "name": tool.label,
+            "kind": tool.kind,
+            "path": tool.path,
+            "version": tool.version,
+            "threads": tool.threads,
+            "pipeline": tool.pipeline,
+        },
         "profile": {
-            "name": opts.profile.name,
-            "stages": opts.profile.k6_stages(),
-            "duration_seconds": opts.profile.duration,
-            "max_vus": opts.profile.max_vus,
-            "description": f"{opts.profile.duration:g} s, up to {opts.profile.max_vus} VUs",
-            "model": "closed (k6 ramping VUs, one request per iteration)",
+            "name": profile.name,
+            "stages": profile.k6_stages(),
+            "duration_seconds": profile.duration,
+            "max_vus": profile.max_vus,
+            "warmup_seconds": profile.warmup_seconds,
+            "rate": profile.rate,
+            "description": f"{profile.duration:g} s, up to {profile.max_vus} VUs",
+            "model_kind": "open" if profile.is_open else "closed",
+            "model": tool.model(profile),
         },
         "repetitions": opts.repetitions,
         "baseline": opts.baseline,
@@ -138,11 +196,13 @@ def execute_run(
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         deployed = deploy(inv, target, load, opts.servers, log)
+        tool = choose_load_tool(inv, opts, load, deployed)
+        tools = _tool_versions(deployed, load, inv)
         cells = build_plan(opts.servers, opts.repetitions)
         peer = inv.dial_address if inv.is_loopback else inv.load_host.address
         interface = inv.target.interface or detect_interface(target, peer)
         run_dir = RunDirectory.create(opts.out, opts.label)
-        record = _run_record(inv, opts, deployed, cells, run_dir.path.name, interface)
+        record = _run_record(inv, opts, deployed, cells, run_dir.path.name, interface, tool, tools)
         run_dir.write_run(record)
         ctx = BenchContext(
             inventory=inv,
@@ -150,6 +210,7 @@ def execute_run(
             load=load,
             deployed=deployed,
             profile=opts.profile,
+            tool=tool,
             run_dir=run_dir,
             run_id=run_dir.path.name,
             interface=interface,

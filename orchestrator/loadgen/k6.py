@@ -7,7 +7,7 @@ from typing import Any
 
 from orchestrator.errors import HostError
 from orchestrator.loadgen.base import LoadResult
-from orchestrator.profiles import Profile
+from orchestrator.profiles import Profile, k6_duration
 
 SCRIPT = "k6/simple.js"
 SUMMARY_FILE = "k6-summary.json"
@@ -29,14 +29,22 @@ def k6_command(k6: str, script: str, summary_path: str) -> list[str]:
 
 
 def k6_environment(url: str, profile: Profile) -> dict[str, str]:
-    """Environment that aims k6/simple.js at `url` with the profile's stages."""
-    return {"TARGET_URL": url, "ORCH_STAGES": json.dumps(profile.k6_stages())}
+    """Environment that aims k6/simple.js at `url` with the profile's stages, or for an
+    open-model profile its constant arrival rate, duration and VU ceiling."""
+    env = {"TARGET_URL": url, "ORCH_STAGES": json.dumps(profile.k6_stages())}
+    if profile.rate is not None:
+        env["ORCH_RATE"] = str(profile.rate)
+        env["ORCH_DURATION"] = k6_duration(profile.duration)
+        env["ORCH_MAX_VUS"] = str(profile.max_vus)
+    return env
 
 
 def parse_k6_summary(text: str, duration_seconds: float, source: str = "k6 summary") -> LoadResult:
     """Turn k6's exported summary into a LoadResult.
 
-    Req/s is requests over the profile's duration, as k6's own `http_reqs` rate is.
+    Req/s is k6's own `http_reqs` rate: requests over the test's run time, which is the
+    profile's duration plus any wait for the last requests; `count / rate` recovers that
+    time (`duration_seconds` falls back to the profile's when k6 measured nothing).
     """
     try:
         summary: dict[str, Any] = json.loads(text)
@@ -54,12 +62,14 @@ def parse_k6_summary(text: str, duration_seconds: float, source: str = "k6 summa
     latency = {
         key: float(value) for key, value in durations.items() if isinstance(value, (int, float))
     }
+    count = int(reqs.get("count", 0))
+    rate = float(reqs.get("rate", 0.0))
     return LoadResult(
         tool="k6",
-        requests=int(reqs.get("count", 0)),
+        requests=count,
         failed_requests=failed_count,
-        duration_seconds=duration_seconds,
-        requests_per_second=float(reqs.get("rate", 0.0)),
+        duration_seconds=count / rate if count and rate > 0 else duration_seconds,
+        requests_per_second=rate,
         latency_ms=latency,
         dropped_iterations=dropped,
     )

@@ -1,0 +1,217 @@
+"""Statistics over repetitions: medians with 95% confidence intervals, ratios, CV.
+
+Methods, chosen for the handful of repetitions a benchmark affords:
+
+- n >= 6: the distribution-free interval for the median from order statistics. The
+  interval [x(j), x(n+1-j)] covers the true median with probability P(j <= B <= n-j),
+  B ~ Binomial(n, 1/2); j is the largest rank keeping that at or above 95%. No
+  assumption about the shape of the distribution is needed.
+- 2 <= n <= 5: no pair of order statistics reaches 95% (n = 5 gives at most 93.75%), so
+  the Student t interval is used, on the logarithms of the values when all are positive
+  (every figure orch reports is: the interval then stays positive and is that of the
+  geometric mean), else on the values. It assumes roughly (log-)normal repetitions,
+  plausible for Req/s, itself an average over many thousands of requests. It always
+  contains the median for n <= 5, since t(n-1)/sqrt(n) > 1 there.
+- n = 1: no interval.
+
+Ratios (A's Req/s over the baseline's) use the same methods on the per-round ratios of
+paired repetitions (t on their logarithms); independent samples (two runs) use Welch's
+t interval of the difference of mean logarithms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import fmean, median, stdev
+
+CONFIDENCE = 0.95
+MIN_ORDER_STATISTIC_N = 6
+
+# Two-sided 95% quantiles of Student's t (t_{0.975, df}) for df = 1..30.
+_T_975 = (
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+)  # fmt: skip
+# Beyond 30, the classic table rows, interpolated linearly in 1/df (inf -> 1/df = 0).
+_T_975_LARGE = ((30.0, 2.0423), (40.0, 2.0211), (60.0, 2.0003), (120.0, 1.9799))
+_Z_975 = 1.9600
+
+METHOD_NONE = "none"
+METHOD_T = "t"
+METHOD_ORDER = "order statistics"
+METHOD_WELCH = "welch"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its confidence interval (low/high None: no interval)."""
+
+    value: float
+    low: float | None
+    high: float | None
+    n: int
+    method: str
+    confidence: float | None  # the interval's coverage: 0.95 for t, exact for order stats
+
+    @property
+    def has_interval(self) -> bool:
+        """True when an interval could be computed."""
+        return self.low is not None and self.high is not None
+
+    def excludes(self, value: float) -> bool:
+        """True when the interval lies wholly above or below `value` (a significant result)."""
+        if self.low is None or self.high is None:
+            return False
+        return value < self.low or value > self.high
+
+
+def t_quantile_975(df: float) -> float:
+    """Student's t 97.5% quantile for `df` degrees of freedom (fractional df interpolated)."""
+    if df < 1:
+        raise ValueError("degrees of freedom must be at least 1")
+    if df <= 30:
+        low = math.floor(df)
+        if low == df or low == 30:
+            return _T_975[low - 1]
+        # Between integer rows, interpolate in 1/df as printed tables advise.
+        frac = (1 / low - 1 / df) / (1 / low - 1 / (low + 1))
+        return _T_975[low - 1] + frac * (_T_975[low] - _T_975[low - 1])
+    rows = (*_T_975_LARGE, (math.inf, _Z_975))
+    for (df_a, t_a), (df_b, t_b) in itertools.pairwise(rows):
+        if df <= df_b:
+            inv_b = 0.0 if math.isinf(df_b) else 1 / df_b
+            frac = (1 / df_a - 1 / df) / (1 / df_a - inv_b)
+            return t_a + frac * (t_b - t_a)
+    return _Z_975
+
+
+def binomial_tail(n: int, k: int) -> float:
+    """P(B <= k) for B ~ Binomial(n, 1/2)."""
+    return sum(math.comb(n, i) for i in range(k + 1)) / (1 << n)
+
+
+def median_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float] | None:
+    """1-based ranks (j, n+1-j) of the order-statistic interval for the median, and its coverage.
+
+    None when even (1, n) covers less than `confidence`.
+    """
+    best: tuple[int, int, float] | None = None
+    for j in range(1, n // 2 + 1):
+        coverage = 1 - 2 * binomial_tail(n, j - 1)
+        if coverage < confidence:
+            break
+        best = (j, n + 1 - j, coverage)
+    return best
+
+
+def _t_interval(values: Sequence[float]) -> tuple[float, float]:
+    n = len(values)
+    centre = fmean(values)
+    half = t_quantile_975(n - 1) * stdev(values) / math.sqrt(n)
+    return centre - half, centre + half
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float]:
+    """95% Student t interval: of the geometric mean when all values are positive, else
+    of the arithmetic mean."""
+    if all(v > 0 for v in values):
+        low, high = _t_interval([math.log(v) for v in values])
+        return math.exp(low), math.exp(high)
+    return _t_interval(values)
+
+
+def median_ci(values: Sequence[float]) -> Estimate:
+    """The median of `values` with a 95% interval (see the module docstring for the method)."""
+    if not values:
+        raise ValueError("no values")
+    data = sorted(values)
+    n = len(data)
+    centre = median(data)
+    if n == 1:
+        return Estimate(centre, None, None, 1, METHOD_NONE, None)
+    ranks = median_ranks(n) if n >= MIN_ORDER_STATISTIC_N else None
+    if ranks is not None:
+        j, k, coverage = ranks
+        return Estimate(centre, data[j - 1], data[k - 1], n, METHOD_ORDER, coverage)
+    low, high = t_interval(data)
+    return Estimate(centre, low, high, n, METHOD_T, CONFIDENCE)
+
+
+def paired_ratio_ci(pairs: Sequence[tuple[float, float]], point: float | None = None) -> Estimate:
+    """Interval for a/b from paired samples (a_i, b_i), e.g. one pair per interleaved round.
+
+    The point is `point` when given (the ratio of medians the table shows), else the
+    median of the per-pair ratios. Non-positive values are left out (no ratio exists).
+    """
+    ratios = [a / b for a, b in pairs if a > 0 and b > 0]
+    if not ratios:
+        raise ValueError("no positive pairs")
+    n = len(ratios)
+    centre = point if point is not None else median(ratios)
+    if n == 1:
+        return Estimate(centre, None, None, 1, METHOD_NONE, None)
+    ranks = median_ranks(n) if n >= MIN_ORDER_STATISTIC_N else None
+    if ranks is not None:
+        data = sorted(ratios)
+        j, k, coverage = ranks
+        return Estimate(centre, data[j - 1], data[k - 1], n, METHOD_ORDER, coverage)
+    low, high = t_interval(ratios)
+    return Estimate(centre, low, high, n, METHOD_T, CONFIDENCE)
+
+
+def welch_ratio_ci(a: Sequence[float], b: Sequence[float]) -> Estimate:
+    """Interval for the ratio of a's level to b's from two independent samples.
+
+    Welch's t interval of mean(log a) - mean(log b), exponentiated: a ratio of geometric
+    means. The point is median(a) / median(b). Needs two positive values on each side.
+    """
+    la = [math.log(x) for x in a if x > 0]
+    lb = [math.log(x) for x in b if x > 0]
+    if not la or not lb:
+        raise ValueError("no positive values")
+    centre = median([x for x in a if x > 0]) / median([x for x in b if x > 0])
+    if len(la) < 2 or len(lb) < 2:
+        return Estimate(centre, None, None, min(len(la), len(lb)), METHOD_NONE, None)
+    va, vb = stdev(la) ** 2 / len(la), stdev(lb) ** 2 / len(lb)
+    diff = fmean(la) - fmean(lb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        n = len(la) + len(lb)
+        return Estimate(centre, math.exp(diff), math.exp(diff), n, METHOD_WELCH, CONFIDENCE)
+    df = (va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
+    half = t_quantile_975(max(1.0, df)) * se
+    low, high = math.exp(diff - half), math.exp(diff + half)
+    return Estimate(centre, low, high, len(la) + len(lb), METHOD_WELCH, CONFIDENCE)
+
+
+def coefficient_of_variation(values: Sequence[float]) -> float | None:
+    """Sample standard deviation over the mean (None below two values or at a zero mean)."""
+    if len(values) < 2:
+        return None
+    centre = fmean(values)
+    return stdev(values) / centre if centre else None
+
+
+def describe_method(methods: set[str]) -> str:
+    """One sentence saying how the intervals in a table were computed."""
+    parts = []
+    if METHOD_ORDER in methods:
+        parts.append(
+            "distribution-free order-statistics interval of the median (exact binomial "
+            "coverage >= 95%, used from 6 repetitions)"
+        )
+    if METHOD_T in methods:
+        parts.append(
+            "Student t interval on the logarithms, i.e. of the geometric mean (assumes "
+            "roughly log-normal repetitions; used for 2-5 repetitions, where no "
+            "order-statistics interval reaches 95%)"
+        )
+    if METHOD_WELCH in methods:
+        parts.append("Welch t interval of the ratio of geometric means (independent runs)")
+    if not parts:
+        return "no confidence intervals: a single repetition gives none"
+    return "95% confidence intervals: " + "; ".join(parts)

@@ -1,0 +1,100 @@
+"""End to end in loopback mode: orch deploy (twice) and orch run with real k6 and servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_helpers import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+SIX = ["c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring"]
+
+
+def orch(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def loopback_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A loopback inventory with its own workdir and a free port, deployed once."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.fail("loopback mode needs two cores: one for the server, one for k6")
+    base = tmp_path_factory.mktemp("loopback")
+    inventory = base / "hosts.yaml"
+    inventory.write_text(
+        "hosts:\n  local: {connection: local}\n"
+        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, "
+        f"port: {free_port('127.0.0.1')}}}}}\n"
+        "load: {host: local, cpus: [1]}\n"
+        f"workdir: {base / 'work'}\n",
+        encoding="utf-8",
+    )
+    first = orch("deploy", "-i", str(inventory), timeout=1500)
+    assert first.returncode == 0, f"first deploy failed:\n{first.stdout}\n{first.stderr}"
+    yield inventory
+
+
+def binaries(inventory: Path) -> dict[str, int]:
+    work = inventory.parent / "work" / "servers" / "bin"
+    return {name: (work / name).stat().st_mtime_ns for name in SIX}
+
+
+def test_second_deploy_rebuilds_nothing(loopback_inventory: Path) -> None:
+    before = binaries(loopback_inventory)
+    again = orch("deploy", "-i", str(loopback_inventory), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "built nothing" in again.stdout, again.stdout
+    assert "synced" not in again.stdout, "an unchanged tree must copy no file"
+    assert binaries(loopback_inventory) == before
+
+
+def test_smoke_run_full_matrix(loopback_inventory: Path, tmp_path: Path) -> None:
+    done = orch("run", "--matrix", "full", "--profile", "smoke", "-i", str(loopback_inventory),
+                "--out", str(tmp_path), timeout=600)
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    (run_dir,) = list(tmp_path.iterdir())
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    rows = {row["server"]: row for row in results["rows"]}
+    assert sorted(rows) == sorted(SIX)
+    for name, row in rows.items():
+        assert row["repetitions_ok"] == 1, f"{name} failed: {results['cells']}"
+        assert row["requests_per_second"] > 0, name
+        assert row["failed_requests"] == 0, name
+        assert row["requests_per_cpu_second"] > 0, name
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["status"] == "complete"
+    assert run["interface"] == "lo"
+    assert run["plan"] == [f"{name}/1" for name in SIX]
+    for name in SIX:
+        cell_dir = run_dir / "cells" / name / "1"
+        assert (cell_dir / "k6-summary.json").is_file()
+        assert "listening on 127.0.0.1:" in (cell_dir / "server.log").read_text(encoding="utf-8")
+        cell = json.loads((cell_dir / "result.json").read_text(encoding="utf-8"))
+        assert cell["server_exit_status"] == 0, "servers must exit 0 on SIGTERM"
+        assert cell["nic"]["interface"] == "lo"
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "| Api | Language | Median Req. Duration |" in report
+    assert "Loopback mode" in report
+    assert report in done.stdout or "| Api | Language |" in done.stdout
+
+
+def test_bad_matrix_is_exit_2_without_traceback(loopback_inventory: Path) -> None:
+    done = orch("run", "--matrix", "everything", "-i", str(loopback_inventory), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "orch: error: --matrix: unknown matrix 'everything' "
+        "(known: full, epoll, io_uring, c, rust, zig)"
+    ]
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    done = orch("report", str(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert f"{tmp_path}: not a run directory" in done.stderr

@@ -1,0 +1,180 @@
+"""Plots: rendered from known rows, and produced by a short real end-to-end run with wrk
+(c-epoll and c-io_uring, two repetitions), which `orch report`, `orch compare` and
+`orch list` then read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from server_helpers import free_port
+
+from orchestrator.plots import write_plots
+from orchestrator.report import Row
+
+REPO = Path(__file__).resolve().parent.parent
+PLOTS = ("requests.svg", "requests.png", "latency.svg", "latency.png")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def orch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def row(server: str, rps: float, load_bound: bool = False, latency: bool = True) -> Row:
+    language, api = server.split("-", 1)
+    ms = 1.0 if latency else None
+    return Row(
+        server=server,
+        api=api,
+        language={"c": "C", "rust": "Rust", "zig": "Zig"}[language],
+        repetitions_ok=3,
+        repetitions=3,
+        median_ms=ms,
+        p99_ms=ms and ms * 4,
+        p999_ms=ms and ms * 9,
+        requests_per_second=rps,
+        more_requests_percent=None,
+        is_baseline=False,
+        server_cpu_percent=99.0,
+        requests_per_cpu_second=rps,
+        nic_packets_per_request=None,
+        failed_requests=0,
+        load_bound=load_bound,
+        requests_per_second_low=rps * 0.9,
+        requests_per_second_high=rps * 40,
+    )
+
+
+def check_plot_files(folder: Path) -> None:
+    for name in PLOTS:
+        path = folder / name
+        assert path.is_file() and path.stat().st_size > 1000, name
+    for stem in ("requests", "latency"):
+        assert (folder / f"{stem}.png").read_bytes().startswith(PNG_MAGIC)
+        svg = ET.parse(folder / f"{stem}.svg").getroot()
+        assert svg.tag.endswith("svg")
+        text = (folder / f"{stem}.svg").read_text(encoding="utf-8")
+        assert "epoll" in text and "io_uring" in text  # the API groups are labelled
+
+
+def test_plots_from_known_rows(tmp_path: Path) -> None:
+    rows = [
+        row("c-epoll", 50_000),
+        row("rust-epoll", 60_000, load_bound=True),
+        row("c-io_uring", 70_000),
+        row("zig-io_uring", 65_000),
+    ]
+    paths = write_plots(tmp_path, rows, "test")
+    assert sorted(p.name for p in paths) == sorted(PLOTS)
+    check_plot_files(tmp_path)
+    # The same rows give the same SVG: no timestamp inside.
+    first = (tmp_path / "requests.svg").read_bytes()
+    write_plots(tmp_path, rows, "test")
+    assert (tmp_path / "requests.svg").read_bytes() == first
+
+
+def test_plots_without_latency_still_written(tmp_path: Path) -> None:
+    rows = [row("c-epoll", 500_000, latency=False), row("c-io_uring", 550_000, latency=False)]
+    write_plots(tmp_path, rows, "pipelined")
+    check_plot_files(tmp_path)
+    assert "no latency measured" in (tmp_path / "latency.svg").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def wrk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short real run: two servers, wrk, two interleaved repetitions."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.fail("loopback mode needs two cores: one for the server, one for wrk")
+    base = tmp_path_factory.mktemp("plots")
+    inventory = base / "hosts.yaml"
+    inventory.write_text(
+        "hosts:\n  local: {connection: local}\n"
+        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, "
+        f"port: {free_port('127.0.0.1')}}}}}\n"
+        "load: {host: local, cpus: [1]}\n"
+        f"workdir: {base / 'work'}\n",
+        encoding="utf-8",
+    )
+    done = orch(
+        "run",
+        "-i",
+        str(inventory),
+        "--server",
+        "c-epoll",
+        "--server",
+        "c-io_uring",
+        "--profile",
+        "smoke",
+        "--duration",
+        "2s",
+        "--load-tool",
+        "wrk",
+        "--repetitions",
+        "2",
+        "--out",
+        str(base / "runs"),
+        timeout=900,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    (run_dir,) = list((base / "runs").iterdir())
+    return run_dir
+
+
+def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
+    check_plot_files(wrk_run)
+    report = (wrk_run / "report.md").read_text(encoding="utf-8")
+    assert "![requests.svg](requests.svg)" in report
+    assert "**Load model of this table: closed loop: wrk, 20 connections" in report
+    assert "wrk: wrk " in report  # the tool's version among the host facts
+    run = json.loads((wrk_run / "run.json").read_text(encoding="utf-8"))
+    assert run["plan"] == ["c-epoll/1", "c-io_uring/1", "c-io_uring/2", "c-epoll/2"]
+    assert run["load_tool"]["name"] == "wrk"
+    results = json.loads((wrk_run / "results.json").read_text(encoding="utf-8"))
+    for r in results["rows"]:
+        assert r["repetitions_ok"] == 2, results["cells"]
+        assert r["failed_requests"] == 0
+        assert r["requests_per_second_low"] < r["requests_per_second"]
+        assert r["requests_per_second"] < r["requests_per_second_high"]
+        assert r["median_ms"] > 0 and r["p999_ms"] >= r["median_ms"]
+    for cell in results["cells"]:
+        assert cell["load"]["tool"] == "wrk"
+        assert cell["warmup_seconds"] == 1.0
+    cell_dir = wrk_run / "cells" / "c-epoll" / "1"
+    assert "ORCH_WRK_JSON" in (cell_dir / "wrk-output.txt").read_text(encoding="utf-8")
+    assert "ORCH_WRK_JSON" in (cell_dir / "warmup-wrk-output.txt").read_text(encoding="utf-8")
+
+
+def test_report_rerenders_in_every_format(wrk_run: Path) -> None:
+    (wrk_run / "requests.png").unlink()
+    as_json = orch("report", str(wrk_run), "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert [r["server"] for r in json.loads(as_json.stdout)["rows"]] == ["c-epoll", "c-io_uring"]
+    assert (wrk_run / "requests.png").is_file(), "report re-renders the plots"
+    as_csv = orch("report", str(wrk_run), "--format", "csv")
+    assert as_csv.stdout.startswith("server,api,language,")
+    assert orch("report", str(wrk_run)).stdout.startswith("# orch run ")
+    bad = orch("report", str(wrk_run), "--format", "xml")
+    assert bad.returncode == 2 and "unknown format 'xml'" in bad.stderr
+
+
+def test_compare_and_list(wrk_run: Path) -> None:
+    same = orch("compare", str(wrk_run), str(wrk_run))
+    assert same.returncode == 0, same.stderr
+    lines = [line for line in same.stdout.splitlines() if line.startswith("| c-")]
+    assert len(lines) == 2
+    assert all("+0.00% (" in line and "n.s." in line for line in lines)
+    listed = orch("list", "--out", str(wrk_run.parent))
+    assert wrk_run.name in listed.stdout and "4/4 cells" in listed.stdout
+    assert "wrk" in listed.stdout

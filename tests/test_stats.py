@@ -1,0 +1,156 @@
+"""Statistics on known data, against expectations worked out by hand (shown in comments)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from orchestrator.stats import (
+    METHOD_NONE,
+    METHOD_ORDER,
+    METHOD_T,
+    METHOD_WELCH,
+    binomial_tail,
+    coefficient_of_variation,
+    describe_method,
+    median_ci,
+    median_ranks,
+    paired_ratio_ci,
+    t_quantile_975,
+    welch_ratio_ci,
+)
+
+E = math.e
+
+
+def test_t_quantiles_from_the_table_and_between_rows() -> None:
+    assert t_quantile_975(1) == pytest.approx(12.7062)
+    assert t_quantile_975(2) == pytest.approx(4.3027)
+    assert t_quantile_975(30) == pytest.approx(2.0423)
+    # df 2.5 lies 60% of the way from df 2 to df 3 in 1/df: (1/2 - 1/2.5) / (1/2 - 1/3) = 0.6
+    assert t_quantile_975(2.5) == pytest.approx(4.3027 + 0.6 * (3.1824 - 4.3027))
+    # df 45 lies a third of the way from df 40 to df 60 in 1/df
+    assert t_quantile_975(45) == pytest.approx(2.0211 + (2.0003 - 2.0211) / 3)
+    assert t_quantile_975(1e12) == pytest.approx(1.96, abs=1e-4)
+    with pytest.raises(ValueError):
+        t_quantile_975(0.5)
+
+
+def test_binomial_tail() -> None:
+    assert binomial_tail(3, 0) == pytest.approx(1 / 8)
+    assert binomial_tail(4, 1) == pytest.approx(5 / 16)  # (1 + 4) / 16
+    assert binomial_tail(6, 6) == pytest.approx(1.0)
+
+
+def ranks(n: int) -> tuple[int, int, float]:
+    found = median_ranks(n)
+    assert found is not None
+    return found
+
+
+def test_order_statistic_ranks_for_the_median() -> None:
+    # [x(1), x(n)] covers the median with 1 - 2 / 2^n: 93.75% at n = 5, too little.
+    assert median_ranks(5) is None
+    assert ranks(6)[:2] == (1, 6) and ranks(6)[2] == pytest.approx(1 - 2 / 64)
+    # n = 8: j = 2 would give 1 - 2 * (1 + 8) / 256 = 92.97%, so j = 1 (99.22%).
+    assert ranks(8)[:2] == (1, 8) and ranks(8)[2] == pytest.approx(1 - 2 / 256)
+    # n = 9: j = 2 gives 1 - 2 * (1 + 9) / 512 = 96.09%; j = 3 would give 82.03%.
+    assert ranks(9)[:2] == (2, 8) and ranks(9)[2] == pytest.approx(1 - 20 / 512)
+    # n = 12: j = 3 gives 1 - 2 * (1 + 12 + 66) / 4096 = 96.14%.
+    assert ranks(12)[:2] == (3, 10) and ranks(12)[2] == pytest.approx(1 - 158 / 4096)
+
+
+def test_one_value_has_no_interval() -> None:
+    est = median_ci([42.0])
+    assert est.value == 42.0
+    assert (est.low, est.high, est.method, est.n) == (None, None, METHOD_NONE, 1)
+    assert not est.has_interval and not est.excludes(0.0)
+
+
+def test_small_n_uses_t_on_the_logarithms() -> None:
+    # logs 1, 2, 3: mean 2, s = 1, half-width t(2) * 1 / sqrt(3) = 4.3027 / 1.7321 = 2.4842
+    est = median_ci([E**3, E**1, E**2])
+    assert est.value == pytest.approx(E**2)
+    assert est.method == METHOD_T and est.confidence == 0.95 and est.n == 3
+    assert est.low == pytest.approx(math.exp(2 - 2.48417), rel=1e-4)
+    assert est.high == pytest.approx(math.exp(2 + 2.48417), rel=1e-4)
+    assert est.low is not None and est.high is not None
+    assert est.low < est.value < est.high
+
+
+def test_non_positive_values_fall_back_to_the_plain_t_interval() -> None:
+    # mean 0, s = 1, half-width 4.3027 / sqrt(3) = 2.4842
+    est = median_ci([-1.0, 0.0, 1.0])
+    assert est.value == 0.0
+    assert est.low == pytest.approx(-2.48417, rel=1e-4)
+    assert est.high == pytest.approx(2.48417, rel=1e-4)
+
+
+def test_six_or_more_use_order_statistics() -> None:
+    est = median_ci([5.0, 1.0, 4.0, 2.0, 6.0, 3.0])
+    assert est.value == 3.5
+    assert (est.low, est.high, est.method) == (1.0, 6.0, METHOD_ORDER)
+    assert est.confidence == pytest.approx(0.96875)
+    nine = median_ci([float(x) for x in (9, 1, 8, 2, 7, 3, 6, 4, 5)])
+    assert (nine.value, nine.low, nine.high) == (5.0, 2.0, 8.0)
+
+
+def test_paired_ratios_consistent_across_rounds_are_significant() -> None:
+    # Every round: A is 10% above the baseline although the rounds drift 3x.
+    pairs = [(110.0, 100.0), (220.0, 200.0), (330.0, 300.0)]
+    est = paired_ratio_ci(pairs, point=1.1)
+    assert est.value == pytest.approx(1.1)
+    assert est.low == pytest.approx(1.1) and est.high == pytest.approx(1.1)
+    assert est.excludes(1.0)
+
+
+def test_paired_ratios_straddling_one_are_not_significant() -> None:
+    # log ratios -0.1, 0, 0.1: mean 0, s = 0.1, half-width 4.3027 * 0.1 / sqrt(3) = 0.24842
+    pairs = [(100 * math.exp(-0.1), 100.0), (50.0, 50.0), (80 * math.exp(0.1), 80.0)]
+    est = paired_ratio_ci(pairs)
+    assert est.value == pytest.approx(1.0)
+    assert est.low == pytest.approx(math.exp(-0.248417), rel=1e-4)
+    assert est.high == pytest.approx(math.exp(0.248417), rel=1e-4)
+    assert not est.excludes(1.0)
+
+
+def test_a_single_pair_has_no_interval_and_bad_pairs_are_skipped() -> None:
+    est = paired_ratio_ci([(120.0, 100.0), (0.0, 100.0)])
+    assert est.value == pytest.approx(1.2) and not est.has_interval
+    with pytest.raises(ValueError):
+        paired_ratio_ci([(0.0, 1.0)])
+
+
+def test_welch_ratio_of_two_independent_samples() -> None:
+    # log a = 0, 0.2 and log b = 0.1, 0.3: difference of means 0.1; each variance of the
+    # mean 0.02 / 2 = 0.01, se = sqrt(0.02); Welch df = 0.02^2 / (0.01^2 + 0.01^2) = 2.
+    a = [1.0, math.exp(0.2)]
+    b = [math.exp(0.1), math.exp(0.3)]
+    est = welch_ratio_ci(b, a)
+    half = 4.3027 * math.sqrt(0.02)
+    assert est.method == METHOD_WELCH
+    assert est.value == pytest.approx(math.exp(0.1))  # median(b) / median(a)
+    assert est.low == pytest.approx(math.exp(0.1 - half), rel=1e-4)
+    assert est.high == pytest.approx(math.exp(0.1 + half), rel=1e-4)
+    assert not est.excludes(1.0)
+    assert not welch_ratio_ci([2.0], [1.0, 1.1]).has_interval
+
+
+def test_welch_ratio_with_no_spread_is_exact() -> None:
+    est = welch_ratio_ci([2.0, 2.0], [1.0, 1.0])
+    assert (est.value, est.low, est.high) == (2.0, 2.0, 2.0)
+    assert est.excludes(1.0)
+
+
+def test_coefficient_of_variation() -> None:
+    # mean 100, sample standard deviation 10
+    assert coefficient_of_variation([90.0, 100.0, 110.0]) == pytest.approx(0.1)
+    assert coefficient_of_variation([5.0]) is None
+
+
+def test_method_descriptions() -> None:
+    assert "no confidence intervals" in describe_method(set())
+    assert "Student t" in describe_method({METHOD_T})
+    text = describe_method({METHOD_T, METHOD_ORDER})
+    assert "order-statistics" in text and "Student t" in text

@@ -1,0 +1,130 @@
+"""wrk: parsing real output (captured from runs against servers/bin/c-epoll), the command
+line for a profile, and which tool/option combinations are accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import HostError, UserError
+from orchestrator.loadgen.driver import LoadTool, check_combination
+from orchestrator.loadgen.wrk import (
+    parse_wrk_output,
+    threads_for,
+    wrk_command,
+    wrk_connections,
+    wrk_seconds,
+)
+from orchestrator.profiles import PROFILES, resolve_profile
+
+DATA = Path(__file__).parent / "data"
+# `wrk --threads 1 --connections 20 --duration 2s --script wrk/orch.lua URL`
+PLAIN = DATA / "wrk-c-epoll.txt"
+# the same with `-- 16`: 16 requests pipelined per connection
+PIPELINED = DATA / "wrk-c-epoll-pipelined.txt"
+
+
+def test_real_output_is_parsed() -> None:
+    result = parse_wrk_output(PLAIN.read_text(encoding="utf-8"))
+    assert result.tool == "wrk"
+    assert result.requests == 86446
+    assert result.failed_requests == 0
+    assert result.duration_seconds == pytest.approx(2.006512)
+    # wrk's own "Requests/sec: 43082.72" line is requests over the same duration
+    assert result.requests_per_second == pytest.approx(43082.72, rel=1e-6)
+    assert result.latency_ms["med"] == pytest.approx(0.204)
+    assert result.latency_ms["p(99)"] == pytest.approx(4.934)
+    assert result.latency_ms["p(99.9)"] == pytest.approx(6.654)
+    assert result.latency_ms["p(99.99)"] == pytest.approx(7.893)
+    assert result.latency_ms["avg"] == pytest.approx(0.64207, rel=1e-4)
+    assert result.latency_ms["max"] == pytest.approx(8.046)
+    assert result.dropped_iterations == 0
+
+
+def test_pipelined_output_counts_every_response_and_drops_latency() -> None:
+    result = parse_wrk_output(PIPELINED.read_text(encoding="utf-8"), pipeline=16)
+    assert result.tool == "wrk-pipelined-16"
+    assert result.requests == 1133680
+    assert result.requests_per_second == pytest.approx(564783.06, rel=1e-6)
+    assert result.latency_ms == {}  # per batch and distorted by wrk's correction
+
+
+def test_errors_are_failed_requests() -> None:
+    text = PLAIN.read_text(encoding="utf-8").replace(
+        '"status": 0, "timeout": 0', '"status": 7, "timeout": 3'
+    )
+    assert parse_wrk_output(text).failed_requests == 10
+
+
+def test_output_without_the_hook_is_a_clear_error() -> None:
+    text = "\n".join(
+        line
+        for line in PLAIN.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("ORCH_WRK_JSON")
+    )
+    with pytest.raises(HostError, match="c-epoll wrk: no ORCH_WRK_JSON line"):
+        parse_wrk_output(text, source="c-epoll wrk")
+    with pytest.raises(HostError, match="unreadable wrk summary"):
+        parse_wrk_output("ORCH_WRK_JSON {broken")
+
+
+def test_command_maps_the_profile() -> None:
+    smoke = PROFILES["smoke"]  # 4 s, 20 VUs at the peak
+    argv = wrk_command("/usr/bin/wrk", "/w/wrk/orch.lua", "http://127.0.0.1:18000/", smoke, 2)
+    assert argv == [
+        "/usr/bin/wrk",
+        "--threads",
+        "2",
+        "--connections",
+        "20",
+        "--duration",
+        "4s",
+        "--script",
+        "/w/wrk/orch.lua",
+        "http://127.0.0.1:18000/",
+    ]
+    piped = wrk_command("wrk", "s.lua", "http://h/", smoke, 1, pipeline=16)
+    assert piped[-2:] == ["--", "16"]
+
+
+def test_durations_round_up_and_connections_cover_threads() -> None:
+    assert wrk_seconds(resolve_profile("smoke", duration="2500ms")) == 3
+    assert wrk_seconds(resolve_profile("quick")) == 18
+    one_vu = resolve_profile("smoke", vus=1)
+    assert wrk_connections(one_vu, threads=4) == 4
+    assert threads_for([1, 2, 3]) == 3
+
+
+def test_open_model_needs_k6() -> None:
+    with pytest.raises(UserError, match="--rate: wrk has no open model"):
+        wrk_command("wrk", "s.lua", "http://h/", resolve_profile("smoke", rate=100), 1)
+    with pytest.raises(UserError, match="--rate"):
+        check_combination("wrk", None, resolve_profile("smoke", rate=100))
+
+
+def test_tool_and_pipeline_combinations() -> None:
+    smoke = PROFILES["smoke"]
+    assert check_combination("k6", None, smoke) == 1
+    assert check_combination("wrk", None, smoke) == 1
+    assert check_combination("wrk", 8, smoke) == 8
+    assert check_combination("wrk-pipelined", None, smoke) == 16
+    with pytest.raises(UserError, match="k6 does not pipeline"):
+        check_combination("k6", 16, smoke)
+    with pytest.raises(UserError, match="unknown tool 'ab'"):
+        check_combination("ab", None, smoke)
+
+
+def test_load_tool_dispatch() -> None:
+    smoke = PROFILES["smoke"]
+    wrk = LoadTool("wrk", "/usr/bin/wrk", "/w/wrk/orch.lua", threads=1, pipeline=16)
+    command = wrk.command("http://h:1/", smoke, "/unused")
+    assert command.summary_path is None and command.argv[-1] == "16"
+    assert wrk.label == "wrk-pipelined-16"
+    assert "16 requests pipelined" in wrk.model(smoke)
+    parsed = wrk.parse(PIPELINED.read_text(encoding="utf-8"), None, smoke, "x")
+    assert parsed.requests == 1133680
+    k6 = LoadTool("k6", "/k6", "/w/k6/simple.js")
+    assert k6.command("http://h:1/", smoke, "/w/s.json").summary_path == "/w/s.json"
+    assert k6.model(smoke).startswith("closed loop: k6")
+    assert k6.model(resolve_profile("smoke", rate=300)).startswith("open model: k6")
