@@ -15,6 +15,7 @@ from orchestrator.connect import open_hosts
 from orchestrator.deploy import deploy
 from orchestrator.errors import HostError, UserError
 from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.lab_cli import lab_app
 from orchestrator.loadgen.driver import LOAD_TOOL_NAMES, check_combination
 from orchestrator.profiles import PROFILES, resolve_profile
 from orchestrator.progress import RunProgress
@@ -35,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Benchmark epoll vs io_uring servers with the load tool kept apart.",
 )
+app.add_typer(lab_app, name="lab")
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 

@@ -13,10 +13,31 @@ def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> 
     accept_new_host_keys: trust and record keys of hosts not yet in known_hosts (never a
     changed key); the inventory's own setting of the same name also allows it.
     """
+    from orchestrator.ssh_host import SshHost
+
     spec = inv.hosts[name]
     if spec.connection == "local":
         return LocalHost(name, spec.address)
-    raise UserError(f"inventory hosts.{name}: SSH hosts are not supported by this version yet")
+    # jump_host may name another inventory entry (itself maybe behind a jump): open the
+    # chain from its far end. Anything else is `user@host:port`, which SshHost parses.
+    chain = [name]
+    while (hop := inv.hosts[chain[-1]].jump_host) in inv.hosts:
+        if hop in chain:
+            loop = " -> ".join([*chain, hop])
+            raise UserError(
+                f"inventory hosts.{name}.jump_host: the jump hosts form a loop ({loop})"
+            )
+        chain.append(hop)
+        if inv.hosts[hop].connection == "local":
+            break
+    jump: Host | None = None
+    for hop in reversed(chain[1:]):
+        hop_spec = inv.hosts[hop]
+        if hop_spec.connection == "local":
+            jump = LocalHost(hop, hop_spec.address)  # "via this machine" = directly
+        else:
+            jump = SshHost(hop, hop_spec, accept_new_host_keys=accept_new_host_keys, jump=jump)
+    return SshHost(name, spec, accept_new_host_keys=accept_new_host_keys, jump=jump)
 
 
 def open_hosts(inv: Inventory, accept_new_host_keys: bool = False) -> tuple[Host, Host]:

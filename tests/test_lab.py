@@ -1,0 +1,441 @@
+"""Two-machine mode proven on the two-namespace lab (needs root: run in CI as root).
+
+One lab serves the module (brought down at the end, also after a failure); the first
+test brings a lab up and down on its own before that, so it must stay first.
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.connect import open_hosts
+from orchestrator.errors import HostError
+from orchestrator.inventory import load_inventory
+from orchestrator.lab import BRIDGE, ROLES, LabFiles, _new_key
+from orchestrator.ssh_host import SshHost
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"
+)
+
+REPO = Path(__file__).resolve().parent.parent
+ORCH = [sys.executable, "-m", "orchestrator"]
+TARGET, LOAD = ROLES
+ALL_SERVERS = ("c-epoll", "c-io_uring", "rust-epoll", "rust-io_uring", "zig-epoll", "zig-io_uring")
+
+
+def orch(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `orch` as a subprocess (never hangs the suite: every call has a time limit)."""
+    return subprocess.run(
+        [*ORCH, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def _no_agent_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != "SSH_AUTH_SOCK"}
+
+
+def _leftovers() -> list[str]:
+    """Lab pieces present on the machine right now."""
+    found = [f"namespace {r.namespace}" for r in ROLES if Path("/run/netns", r.namespace).exists()]
+    links = [BRIDGE, *(r.veth for r in ROLES)]
+    found += [f"link {name}" for name in links if Path("/sys/class/net", name).exists()]
+    return found
+
+
+def _lab_sshds(lab_dir: Path) -> list[int]:
+    """Live (non-zombie) processes whose command line names this lab's folder."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and b"sshd" in cmdline and str(lab_dir).encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_lab_comes_up_and_goes_down_cleanly(tmp_path: Path) -> None:
+    lab_dir, hosts = tmp_path / "lab", tmp_path / "lab-hosts.yaml"
+    up = orch("lab", "up", "--dir", str(lab_dir), "-i", str(hosts), timeout=90)
+    try:
+        assert up.returncode == 0, up.stderr
+        status = orch("lab", "status", "--dir", str(lab_dir), timeout=30)
+        assert status.returncode == 0 and "lab: up" in status.stdout, status.stdout
+        assert len(_lab_sshds(lab_dir)) == 2
+        assert hosts.is_file() and (lab_dir / "known_hosts").is_file()
+    finally:
+        down = orch("lab", "down", "--dir", str(lab_dir), "-i", str(hosts), timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert _leftovers() == []
+    assert _lab_sshds(lab_dir) == []
+    assert not lab_dir.exists() and not hosts.exists()
+    again = orch("lab", "down", "--dir", str(lab_dir), "-i", str(hosts), timeout=90)
+    assert again.returncode == 0, again.stderr  # idempotent
+    status = orch("lab", "status", "--dir", str(lab_dir), timeout=30)
+    assert status.returncode == 1 and "lab: down" in status.stdout
+
+
+def test_lab_down_after_a_partial_up(tmp_path: Path) -> None:
+    lab_dir = tmp_path / "lab"
+    lab_dir.mkdir()
+    (lab_dir / "sshd_target_config").write_text("# left by a failed up\n")
+    subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True, timeout=30)
+    subprocess.run(["ip", "netns", "add", TARGET.namespace], check=True, timeout=30)
+    down = orch("lab", "down", "--dir", str(lab_dir), timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert _leftovers() == []
+    assert not lab_dir.exists()
+
+
+@dataclass
+class Lab:
+    """A running lab and its inventory."""
+
+    root: Path
+    hosts_file: Path
+    tmp: Path
+
+    @property
+    def files(self) -> LabFiles:
+        """The lab's file layout."""
+        return LabFiles(self.root)
+
+    def inventory(self) -> dict[str, Any]:
+        """The lab inventory as data, to derive variants from."""
+        data: dict[str, Any] = yaml.safe_load(self.hosts_file.read_text())
+        return data
+
+    def variant(self, name: str, change: dict[str, Any], hosts: tuple[str, ...] = ()) -> Path:
+        """A copy of the inventory with `change` applied to the given hosts' entries."""
+        data = self.inventory()
+        for host in hosts or tuple(data["hosts"]):
+            data["hosts"][host].update(change)
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One lab for the module's remaining tests, always brought down afterwards."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root, hosts = tmp / "lab", tmp / "lab-hosts.yaml"
+    try:
+        up = orch("lab", "up", "--dir", str(root), "-i", str(hosts), timeout=90)
+        assert up.returncode == 0, up.stderr
+        yield Lab(root, hosts, tmp)
+    finally:
+        orch("lab", "down", "--dir", str(root), "-i", str(hosts), timeout=90)
+    assert _leftovers() == []
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_unknown_host_key_refused_then_accepted_on_request(lab: Lab) -> None:
+    known = lab.tmp / "known_hosts_without_target"
+    lines = lab.files.known_hosts.read_text().splitlines()
+    known.write_text("".join(f"{line}\n" for line in lines if not line.startswith(TARGET.address)))
+    inventory = lab.variant("unknown-key", {"known_hosts": str(known)})
+
+    refused = orch("deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60)
+    message = _one_line(refused.stderr)
+    assert refused.returncode == 2
+    assert TARGET.namespace in message and "--accept-new-host-keys" in message
+    assert TARGET.address not in known.read_text()
+
+    accepted = orch(
+        "deploy", "-i", str(inventory), "--server", "c-epoll", "--accept-new-host-keys", timeout=600
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"{TARGET.address} ssh-ed25519 " in known.read_text()
+    remembered = orch("deploy", "-i", str(inventory), "--server", "c-epoll", timeout=600)
+    assert remembered.returncode == 0, remembered.stderr
+
+
+def test_changed_host_key_is_always_refused(lab: Lab) -> None:
+    # The load machine's key filed under the target's address: the key "changed".
+    lines = lab.files.known_hosts.read_text().splitlines()
+    load_key = next(line for line in lines if line.startswith(LOAD.address)).split(None, 1)[1]
+    known = lab.tmp / "known_hosts_changed"
+    known.write_text(f"{TARGET.address} {load_key}\n{LOAD.address} {load_key}\n")
+    inventory = lab.variant("changed-key", {"known_hosts": str(known)})
+    refused = orch(
+        "deploy", "-i", str(inventory), "--server", "c-epoll", "--accept-new-host-keys", timeout=60
+    )
+    message = _one_line(refused.stderr)
+    assert refused.returncode == 1
+    assert TARGET.namespace in message and "CHANGED" in message
+
+
+def test_wrong_client_key_gives_a_clear_error(lab: Lab) -> None:
+    stranger = lab.tmp / "stranger_ed25519"
+    _new_key(stranger, "not-authorised")
+    inventory = lab.variant("wrong-key", {"key_file": str(stranger)})
+    failed = orch(
+        "deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60, env=_no_agent_env()
+    )
+    message = _one_line(failed.stderr)
+    assert failed.returncode == 1
+    assert TARGET.namespace in message and "authentication as root failed" in message
+    assert str(stranger) in message
+
+    missing = lab.variant("missing-key", {"key_file": str(lab.tmp / "no-such-key")})
+    absent = orch("deploy", "-i", str(missing), "--server", "c-epoll", timeout=60)
+    assert absent.returncode == 2
+    assert "does not exist" in _one_line(absent.stderr)
+
+
+def test_unreachable_host_fails_within_its_time_limit(lab: Lab) -> None:
+    inventory = lab.variant(
+        "unreachable", {"address": "10.203.0.9", "connect_timeout": 2}, hosts=(TARGET.namespace,)
+    )
+    started = time.monotonic()
+    failed = orch("deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60)
+    elapsed = time.monotonic() - started
+    message = _one_line(failed.stderr)
+    assert failed.returncode == 1
+    assert TARGET.namespace in message and "10.203.0.9" in message and "2 s" in message
+    assert elapsed < 2 + 4, f"took {elapsed:.1f} s"  # 2 s limit plus interpreter start-up
+
+
+def test_jump_host_reaches_the_target_through_the_load_machine(lab: Lab) -> None:
+    inventory = lab.variant("jump", {"jump_host": LOAD.namespace}, hosts=(TARGET.namespace,))
+    target, load = open_hosts(load_inventory(inventory))
+    try:
+        seen = target.run(["sh", "-c", 'uname -n; echo "$SSH_CONNECTION"'], timeout=30)
+        hostname, connection = seen.stdout.splitlines()
+        assert hostname == TARGET.hostname
+        assert connection.split()[0] == LOAD.address  # it came from the load namespace
+    finally:
+        target.close()
+        load.close()
+
+
+def _processes_in(namespace: str) -> dict[int, str]:
+    listed = subprocess.run(
+        ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=30, check=False
+    ).stdout.split()
+    found = {}
+    for pid in listed:
+        try:
+            found[int(pid)] = (
+                Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            )
+        except OSError:
+            continue
+    return found
+
+
+def _gone(namespace: str, needle: str, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(needle in cmd for cmd in _processes_in(namespace).values()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_remote_commands_are_killed_on_timeout_ctrl_c_and_close(lab: Lab) -> None:
+    target, load = open_hosts(load_inventory(lab.hosts_file))
+    assert isinstance(target, SshHost)
+    try:
+        started = time.monotonic()
+        with pytest.raises(HostError, match="did not finish within 1 s"):
+            target.run(["sleep", "37"], timeout=1)
+        assert time.monotonic() - started < 5
+        assert _gone(TARGET.namespace, "sleep 37")
+
+        timer = threading.Timer(1.0, _thread.interrupt_main)
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                target.run(["sleep", "38"], timeout=60)
+        finally:
+            timer.cancel()
+        assert _gone(TARGET.namespace, "sleep 38")
+
+        pid = target.start_background(
+            ["sleep", "39"], log_path=f"{lab.files.workdir(TARGET)}/bg/sleep.log"
+        )
+        assert target.exit_status(pid) is None
+        in_target = _processes_in(TARGET.namespace)
+        assert in_target.get(pid, "").strip() == "sleep 39"  # the PID is the process's own
+    finally:
+        target.close()
+        load.close()
+    assert _gone(TARGET.namespace, "sleep 39")
+
+
+def _lo_packets(namespace: str) -> int:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-s", "-j", "link", "show", "lo"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    stats = json.loads(out)[0]["stats64"]
+    return int(stats["rx"]["packets"]) + int(stats["tx"]["packets"])
+
+
+class NamespaceWatcher:
+    """Samples /proc while a run goes on: which network namespace each server and k6 is in."""
+
+    def __init__(self, lab: Lab) -> None:
+        self._servers = str(lab.files.workdir(TARGET))
+        self._load = str(lab.files.workdir(LOAD))
+        self.seen: dict[str, set[int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> NamespaceWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    self._look(entry)
+
+    def _look(self, entry: Path) -> None:
+        try:
+            exe = os.readlink(entry / "exe")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            netns = os.stat(entry / "ns" / "net").st_ino
+        except OSError:
+            return
+        name = os.path.basename(exe)
+        if exe.startswith(self._servers) and name in ALL_SERVERS:
+            self.seen.setdefault(name, set()).add(netns)
+        elif name == "k6" and self._load in cmdline:
+            self.seen.setdefault("k6", set()).add(netns)
+
+
+def test_full_matrix_over_ssh_crosses_the_target_nic(lab: Lab) -> None:
+    hosts = str(lab.hosts_file)
+    deployed = orch("deploy", "-i", hosts, "--matrix", "full", timeout=1800)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    out = lab.tmp / "results"
+    lo_before = _lo_packets(TARGET.namespace)
+    with NamespaceWatcher(lab) as watcher:
+        ran = orch(
+            "run",
+            "--matrix",
+            "full",
+            "--profile",
+            "smoke",
+            "-i",
+            hosts,
+            "--out",
+            str(out),
+            timeout=600,
+        )
+    lo_after = _lo_packets(TARGET.namespace)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+    (run_dir,) = out.iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["facts"]["target"]["hostname"] == TARGET.hostname
+    assert record["facts"]["load"]["hostname"] == LOAD.hostname
+    assert record["interface"] == "eth0"
+
+    results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("cells/*/*/result.json"))]
+    assert sorted(r["server"] for r in results) == sorted(ALL_SERVERS)
+    total_requests = 0
+    for result in results:
+        load, nic = result["load"], result["nic"]
+        assert result["status"] == "ok", result
+        assert load["requests_per_second"] > 0 and load["failed_requests"] == 0, result
+        assert nic["interface"] == "eth0"
+        assert nic["rx_packets"] >= load["requests"] and nic["tx_packets"] >= load["requests"]
+        total_requests += load["requests"]
+    assert lo_after - lo_before <= max(50, total_requests // 1000), (lo_before, lo_after)
+
+    target_ns = os.stat(Path("/run/netns", TARGET.namespace)).st_ino
+    load_ns = os.stat(Path("/run/netns", LOAD.namespace)).st_ino
+    assert watcher.seen.get("k6") == {load_ns}, watcher.seen
+    for server in ALL_SERVERS:
+        assert watcher.seen.get(server) == {target_ns}, (server, watcher.seen)
+    assert "| epoll | C |" in ran.stdout and "| io_uring | Zig |" in ran.stdout
+
+
+def test_ctrl_c_during_a_run_stops_every_remote_process(lab: Lab) -> None:
+    hosts = str(lab.hosts_file)
+    deployed = orch("deploy", "-i", hosts, "--server", "c-epoll", timeout=600)
+    assert deployed.returncode == 0, deployed.stderr
+    # SIGINT may be ignored by whoever started the suite; orch must see Ctrl-C regardless.
+    starter = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('orchestrator', run_name='__main__')"
+    )
+    argv = ["run", "--server", "c-epoll", "--profile", "quick", "-i", hosts]
+    run = subprocess.Popen(
+        [sys.executable, "-c", starter, *argv, "--out", str(lab.tmp / "interrupted")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(
+            " run " in cmd and "k6" in cmd for cmd in _processes_in(LOAD.namespace).values()
+        ):
+            assert run.poll() is None and time.monotonic() < deadline, "k6 never started"
+            time.sleep(0.1)
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, output
+    for role in ROLES:
+        deadline = time.monotonic() + 5
+        while True:
+            left = {
+                pid: cmd
+                for pid, cmd in _processes_in(role.namespace).items()
+                if not cmd.startswith("sshd")
+            }
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert left == {}, (role.namespace, left)
