@@ -110,7 +110,7 @@ def _server_row(name: str, group: Sequence[CellResult]) -> dict[str, Any]:
     ok = [c for c in group if c.status == "ok" and c.load is not None]
     cpu = _estimate([c.server_cpu.utilisation for c in ok if c.server_cpu])
     cores = _estimate([_core_busy(c) for c in ok])
-    # Saturation counts the softirq work on the server's core too (CellResult.server_load).
+    # Saturation is the pinned core's busy share (CellResult.server_load).
     load_values = [u for u in (c.server_load for c in ok) if u is not None]
     saturation = _estimate(load_values)
     rps_values = [c.load.requests_per_second for c in ok if c.load]
@@ -430,13 +430,18 @@ def render_markdown(
         out.append("- Warm-up: none (--warmup 0).")
     out.append(f"- {run.get('placement', '')}")
     out.append(f"- {run.get('traffic_note', '')}")
+    for resumed in run.get("resumed", []):
+        out.append(
+            f"- Resumed at {resumed.get('at', '?')} (`orch run --resume`): "
+            f"{', '.join(resumed.get('cells', []))} measured then, after the rest."
+        )
     out.append(_statistics_line(run, rows))
     out.append(
         "- Server CPU: the server process's share of its pinned core over the load tool's "
         "run time (/proc/PID/stat). Core busy: the share of that time the pinned core was "
-        "not idle, whatever ran there (/proc/stat). A row is load-bound when Server CPU "
-        "plus the core's softirq share (network work done there but not charged to the "
-        f"server) stays below {SATURATION_THRESHOLD:.0%}. Load CPU: the load tool's CPU "
+        "not idle, whatever ran there (/proc/stat), network softirq work included. A row is "
+        f"load-bound when Core busy stays below {SATURATION_THRESHOLD:.0%}: the server's "
+        "core sat idle waiting for requests. Load CPU: the load tool's CPU "
         "time over its run time and its pinned cores."
     )
     dropped = profile.get("model_kind") == "open" or any(r.dropped_iterations for r in rows)

@@ -124,21 +124,35 @@ class CellResult(BaseModel):
     server_cores: CoreCpu | None = None
     load_cpu: LoadCpu | None = None
     nic: NicCounters | None = None
-    server_exit_status: int | None = None
+    server_exit_status: int | None = None  # negative: killed by that signal
+    server_log_tail: str | None = None  # the end of the server's log when it failed
     warmup_seconds: float | None = None  # unmeasured load before the measured pass
 
     @property
+    def key(self) -> str:
+        """`server/repetition`, as the run's plan names the cell."""
+        return f"{self.server}/{self.repetition}"
+
+    @property
+    def failed_requests(self) -> int:
+        """Requests the load tool counted as failed (0 when it has no result)."""
+        return self.load.failed_requests if self.load is not None else 0
+
+    @property
     def server_load(self) -> float | None:
-        """How busy the server kept its core: its own CPU share plus the softirq share of
-        its pinned core, network work done there but not charged to the process (other
-        processes' user and system time on that core does not count)."""
+        """How busy the server's pinned core was: its non-idle share, network softirq work
+        included, else the server process's own CPU share when core counters are missing.
+
+        Not "process share + softirq share": without IRQ time accounting (Debian's and this
+        machine's kernels) softirq ticks are charged to the interrupted process as well, so
+        that sum counted them twice and called idle cores saturated. Idle time on the
+        server's core is what proves the server waited for the load tool.
+        """
         if self.server_cpu is None:
             return None
-        own = self.server_cpu.utilisation
         if self.server_cores is None:
-            return own
-        window = self.server_cpu.busy_window_seconds
-        return min(1.0, own + self.server_cores.softirq_share(window))
+            return self.server_cpu.utilisation
+        return self.server_cores.busy_share(self.server_cpu.busy_window_seconds)
 
     @property
     def requests_per_cpu_second(self) -> float | None:

@@ -161,3 +161,22 @@ def test_softirq_work_on_the_server_core_counts_as_busy() -> None:
     assert [r.load_bound for r in rows] == [False, True]
     assert rows[0].server_cpu_percent == pytest.approx(80.0)
     assert rows[0].server_core_busy_percent == pytest.approx(95.0)
+
+
+def test_softirq_charged_to_the_server_too_is_not_counted_twice() -> None:
+    # Measured on this kernel (no IRQ time accounting): c-epoll under wrk used 81% of its
+    # core by /proc/PID/stat while the core itself was only 83% busy, 29% of it softirq;
+    # the softirq ticks were in the process's system time as well. The core idled 17% of
+    # the time, so wrk, not the server, set Req/s.
+    cell = cell_with(0.54, 0.29)
+    cell = cell.model_copy(
+        update={
+            "server_cpu": ProcessCpu(
+                user_seconds=0.3, system_seconds=7.8, wall_seconds=10.5, active_seconds=10.0
+            )
+        }
+    )
+    assert cell.server_cpu is not None and cell.server_cpu.utilisation == pytest.approx(0.81)
+    assert cell.server_load == pytest.approx(0.83)
+    (row,) = build_rows([cell], None)
+    assert row.load_bound
