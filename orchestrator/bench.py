@@ -13,18 +13,23 @@ from orchestrator.cores import core_between, read_core_ticks
 from orchestrator.counters import Sample, cpu_between, nic_between, sample
 from orchestrator.deploy import DeployResult
 from orchestrator.errors import HostError
-from orchestrator.hosts import Host
+from orchestrator.hosts import STOP_GRACE_SECONDS, Host, describe_exit
 from orchestrator.inventory import Inventory
 from orchestrator.loadgen.base import LoadResult
 from orchestrator.loadgen.driver import LoadTool
 from orchestrator.loadgen.k6 import SUMMARY_FILE
+from orchestrator.orphans import forget_server, record_server
 from orchestrator.plan import Cell
+from orchestrator.ports import port_in_use, wait_port_free
 from orchestrator.profiles import Profile
-from orchestrator.results import CellResult, CoreCpu, LoadCpu, RunDirectory, utc_now
+from orchestrator.results import CellResult, CoreCpu, LoadCpu, RunDirectory, utc_now, write_atomic
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02
+# An io_uring server's listening socket outlives its process for a few milliseconds (the
+# ring is torn down asynchronously), so a busy port gets a moment to free up.
 PORT_FREE_WAIT_SECONDS = 3.0
+LOG_TAIL_LINES = 15
 LOAD_TIME_LIMIT_MARGIN = 60.0
 SERVER_LOG = "server.log"
 WARMUP_PREFIX = "warmup-"
@@ -55,7 +60,11 @@ class BenchContext:
         return f"http://{self.inventory.dial_address}:{self.port}/"
 
 
-def _log_tail(host: Host, path: str, lines: int = 15) -> str:
+class ServerDied(HostError):
+    """The server ended while a cell was still using it."""
+
+
+def _log_tail(host: Host, path: str, lines: int = LOG_TAIL_LINES) -> str:
     try:
         text = host.read_text(path)
     except HostError:
@@ -71,9 +80,8 @@ def wait_until_ready(ctx: BenchContext, pid: int, log_path: str) -> None:
     while time.monotonic() < deadline:
         status = target.exit_status(pid)
         if status is not None:
-            raise HostError(
-                f"server exited with status {status} before it was ready: "
-                f"{_log_tail(target, log_path)}"
+            raise ServerDied(
+                f"server {describe_exit(status)} before it was ready: {_log_tail(target, log_path)}"
             )
         listening = "listening on" in target.read_text(log_path)
         if listening and ctx.load.tcp_probe(ctx.inventory.dial_address, ctx.port):
@@ -87,16 +95,28 @@ def wait_until_ready(ctx: BenchContext, pid: int, log_path: str) -> None:
 
 
 def _check_port_free(ctx: BenchContext) -> None:
-    # An io_uring server's listening socket outlives its process for a few milliseconds
-    # (the ring is torn down asynchronously), so a busy port gets a moment to free up.
-    deadline = time.monotonic() + PORT_FREE_WAIT_SECONDS
-    while ctx.load.tcp_probe(ctx.inventory.dial_address, ctx.port, timeout=0.5):
-        if time.monotonic() >= deadline:
-            raise HostError(
-                f"port {ctx.port} on {ctx.inventory.dial_address} is already in use on "
-                f"target {ctx.target.name} before the server started"
-            )
-        time.sleep(READY_POLL_SECONDS)
+    holder = wait_port_free(ctx.inventory, ctx.target, ctx.load, PORT_FREE_WAIT_SECONDS)
+    if holder is not None:
+        raise HostError(
+            f"{port_in_use(ctx.inventory, ctx.target, holder)}, before the server started"
+        )
+
+
+def _check_alive(
+    ctx: BenchContext, pid: int, log_path: str, phase: str, load: LoadResult | None
+) -> None:
+    """Raise ServerDied when the server ended during `phase` (the load keeps going and
+    only counts failed requests when its server dies, so this is asked after each pass)."""
+    status = ctx.target.exit_status(pid)
+    if status is None:
+        return
+    failed = ""
+    if load is not None and load.failed_requests:
+        failed = f"; {load.tool} counted {load.failed_requests:,} failed requests"
+    raise ServerDied(
+        f"server {describe_exit(status)} during the {phase}{failed}: "
+        f"{_log_tail(ctx.target, log_path)}"
+    )
 
 
 def _run_load(
@@ -113,14 +133,13 @@ def _run_load(
         timeout=profile.duration + LOAD_TIME_LIMIT_MARGIN,
         check=False,
     )
-    local_dir.mkdir(parents=True, exist_ok=True)
-    (local_dir / f"{prefix}{tool.raw_output_name}").write_text(
-        ran.stdout + ran.stderr, encoding="utf-8"
-    )
+    write_atomic(local_dir / f"{prefix}{tool.raw_output_name}", ran.stdout + ran.stderr)
     if not tool.succeeded(ran):
         what = "warm-up" if prefix else "load"
         last = _last_line(ran.stderr or ran.stdout)
-        raise HostError(f"{tool.kind} {what} pass exited {ran.exit_code}: {last}")
+        raise HostError(
+            f"{tool.kind} {what} pass on {ctx.load.name} {describe_exit(ran.exit_code)}: {last}"
+        )
     summary = None
     if command.summary_path is not None:
         ctx.load.get_file(command.summary_path, local_dir / summary_name)
@@ -141,7 +160,8 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
     """Measure one cell; failures are recorded in the result, never raised.
 
     A warm-up pass of the same tool runs first and is not measured: the server CPU
-    counters are read only around the measured pass.
+    counters are read only around the measured pass. A failed cell keeps what is known:
+    the server's exit status and log tail, and the load result when the load finished.
     """
     server = cell.server
     started = utc_now()
@@ -159,20 +179,14 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
         "warmup_seconds": warmup,
     }
 
-    def failed(message: str, exit_status: int | None = None) -> CellResult:
-        return CellResult(
-            **base,
-            status="failed",
-            error=message,
-            finished_at=utc_now(),
-            server_exit_status=exit_status,
-        )
-
     build_failure = ctx.deployed.build_failures.get(server.name)
     if build_failure is not None:
-        return failed(f"build failed: {build_failure.splitlines()[-1] if build_failure else ''}")
+        last = build_failure.splitlines()[-1] if build_failure else ""
+        return CellResult(
+            **base, status="failed", error=f"build failed: {last}", finished_at=utc_now()
+        )
     pid: int | None = None
-    exit_status: int | None = None
+    load: LoadResult | None = None
     try:
         _check_port_free(ctx)
         argv = [
@@ -183,30 +197,78 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
             str(ctx.port),
         ]
         pid = ctx.target.start_background(argv, log_path=log_path, cpus=ctx.inventory.target.cpus)
+        record_server(cell_dir, ctx.target, pid, argv[0])
         wait_until_ready(ctx, pid, log_path)
         ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
         if warmup > 0:
             _run_load(ctx, ctx.profile.warmup_profile(), load_dir, cell_dir, WARMUP_PREFIX)
+            _check_alive(ctx, pid, log_path, "warm-up", None)
         cores = ctx.inventory.target.cpus
         cores_before = read_core_ticks(ctx.target, cores)
         before = sample(ctx.target, pid, ctx.interface)
         load, load_cpu = _run_load(ctx, ctx.profile, load_dir, cell_dir, "")
+        _check_alive(ctx, pid, log_path, "load", load)
         after = sample(ctx.target, pid, ctx.interface)
         cores_after = read_core_ticks(ctx.target, cores)
         exit_status = ctx.target.stop(pid)
         pid = None
         busy = core_between(cores_before, cores_after, cores, ctx.deployed.target_facts.clock_ticks)
         result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status)
+        if exit_status != 0:
+            tail = _log_tail(ctx.target, log_path)
+            result = result.model_copy(update={"server_log_tail": tail})
     except HostError as exc:
-        if pid is not None:
-            exit_status = ctx.target.stop(pid)
+        failed, stopped = _failed(ctx, base, exc, pid, log_path, load)
+        if stopped:
             pid = None
-        return failed(str(exc), exit_status)
+        return failed
     finally:
         if pid is not None:
-            ctx.target.stop(pid)
+            # On Ctrl-C/SIGTERM, or when stopping it failed above.
+            with contextlib.suppress(HostError):
+                ctx.target.stop(pid)
+                pid = None
+        if pid is None:
+            forget_server(cell_dir)
         _fetch_log(ctx.target, log_path, cell_dir / SERVER_LOG)
     return result
+
+
+def _failed(
+    ctx: BenchContext,
+    base: dict[str, Any],
+    exc: HostError,
+    pid: int | None,
+    log_path: str,
+    load: LoadResult | None,
+) -> tuple[CellResult, bool]:
+    """The failed cell (what went wrong, how the server ended, the tail of its log), and
+    whether its server is known to be stopped."""
+    message = str(exc)
+    status: int | None = None
+    stopped = pid is None
+    if pid is not None:
+        # A load pass or a counter read often fails *because* the server died: say so.
+        with contextlib.suppress(HostError):
+            died = ctx.target.exit_status(pid)
+            if died is not None and not isinstance(exc, ServerDied):
+                message = f"server {describe_exit(died)} during the cell ({message})"
+        try:
+            status = ctx.target.stop(pid)
+            stopped = True
+        except HostError as stop_error:
+            message += f"; and the server could not be stopped: {stop_error}"
+    result = CellResult(
+        **base,
+        status="failed",
+        error=message,
+        finished_at=utc_now(),
+        load=load,
+        server_exit_status=status,
+        # Without a started server the log on disk is an earlier attempt's, if any.
+        server_log_tail=None if pid is None else _log_tail(ctx.target, log_path),
+    )
+    return result, stopped
 
 
 def _measured(
@@ -224,7 +286,11 @@ def _measured(
     )
     nic = nic_between(ctx.interface, before, after) if ctx.interface else None
     status = "ok" if exit_status == 0 else "failed"
-    error = None if exit_status == 0 else f"server exited with status {exit_status} on SIGTERM"
+    error = None
+    if exit_status != 0:
+        error = f"server {describe_exit(exit_status)} on SIGTERM (expected: exit status 0)"
+        if exit_status == -9:
+            error = f"server did not exit within {STOP_GRACE_SECONDS:g} s of SIGTERM and was killed"
     return CellResult.model_validate(
         {
             **base,
@@ -255,10 +321,28 @@ CellCallback = Callable[[int, Cell], None]
 DoneCallback = Callable[[int, Cell, CellResult], None]
 
 
+class HostLost(HostError):
+    """A host stopped answering and a reconnection failed: the run cannot go on."""
+
+
+def check_hosts(ctx: BenchContext) -> None:
+    """Raise HostLost unless both hosts answer a trivial command (an SSH host reconnects
+    once if its connection dropped)."""
+    for host in dict.fromkeys((ctx.target, ctx.load)):
+        try:
+            host.run(["true"], timeout=30)
+        except HostError as exc:
+            raise HostLost(str(exc)) from None
+
+
 def run_plan(
     ctx: BenchContext, cells: Sequence[Cell], on_start: CellCallback, on_done: DoneCallback
 ) -> list[CellResult]:
-    """Run cells in order, writing each result as soon as it exists."""
+    """Run cells in order, writing each result as soon as it exists.
+
+    After a failed cell both hosts must still answer; when one does not, HostLost stops
+    the plan (the failed cell is on disk first).
+    """
     results = []
     for index, cell in enumerate(cells):
         on_start(index, cell)
@@ -266,4 +350,6 @@ def run_plan(
         ctx.run_dir.write_cell(result)
         results.append(result)
         on_done(index, cell, result)
+        if result.status == "failed":
+            check_hosts(ctx)
     return results

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +23,16 @@ from orchestrator.profiles import PROFILES, resolve_profile
 from orchestrator.progress import RunProgress
 from orchestrator.report import REPORT_FILES, write_reports
 from orchestrator.results import RunDirectory
+from orchestrator.resume import plan_resumption
 from orchestrator.runner import (
     DEFAULT_BASELINE,
+    Interrupted,
     RunInterrupted,
     RunOptions,
+    RunStopped,
     default_repetitions,
     execute_run,
+    resume_run,
 )
 from orchestrator.servers import MATRICES, select_servers
 
@@ -38,7 +44,6 @@ app = typer.Typer(
 )
 app.add_typer(lab_app, name="lab")
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 InventoryOption = Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory file.")]
 MatrixOption = Annotated[
@@ -58,7 +63,8 @@ ServerOption = Annotated[
 
 
 def _say(line: str) -> None:
-    console.print(escape(line))
+    # soft_wrap: a line longer than the terminal stays one line (paths, PIDs, copyable).
+    console.print(escape(line), soft_wrap=True)
 
 
 @app.command()
@@ -103,10 +109,14 @@ def deploy_command(
 
 @app.command()
 def run(
-    inventory: InventoryOption = Path("hosts.yaml"),
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", "-i", help="Host inventory file (hosts.yaml).")
+    ] = None,
     matrix: MatrixOption = None,
     server: ServerOption = None,
-    profile: Annotated[str, typer.Option(help=f"Load profile: {', '.join(PROFILES)}.")] = "seed",
+    profile: Annotated[
+        str | None, typer.Option(help=f"Load profile: {', '.join(PROFILES)} (default seed).")
+    ] = None,
     duration: Annotated[
         str | None, typer.Option(help="Stretch the profile to this total duration, e.g. 30s.")
     ] = None,
@@ -137,28 +147,63 @@ def run(
         typer.Option(help="Open model: k6 constant arrival rate in req/s for the duration."),
     ] = None,
     baseline: Annotated[
-        str, typer.Option(help="Server the % More Requests column compares with.")
-    ] = DEFAULT_BASELINE,
-    out: Annotated[Path, typer.Option(help="Folder for run directories.")] = Path("results"),
+        str | None,
+        typer.Option(help=f"Server the % More Requests column compares with ({DEFAULT_BASELINE})."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for run directories (default results).")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Finish an interrupted run: measure only its missing cells, with the "
+            "inventory, servers, profile, tool and repetitions recorded in its run.json."
+        ),
+    ] = None,
     accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
     """Deploy if needed, measure every selected server, and print the seed's table."""
-    inv = load_inventory(inventory)
+    if resume is not None:
+        given = {
+            "--inventory": inventory,
+            "--matrix": matrix,
+            "--server": server,
+            "--profile": profile,
+            "--duration": duration,
+            "--vus": vus,
+            "--repetitions": repetitions,
+            "--warmup": warmup,
+            "--load-tool": load_tool,
+            "--pipeline": pipeline,
+            "--rate": rate,
+            "--out": out,
+        }
+        clash = [name for name, value in given.items() if value is not None]
+        if clash:
+            raise UserError(
+                f"--resume: {', '.join(clash)} cannot be combined with it (a resumed run "
+                "keeps the options recorded in its run.json)"
+            )
+        _resume(resume, baseline, accept_new_host_keys)
+        return
+    inv = load_inventory(inventory or Path("hosts.yaml"))
     servers = select_servers(matrix, server or [])
-    if baseline not in {s.name for s in servers} and baseline != DEFAULT_BASELINE:
+    names = {s.name for s in servers}
+    if baseline is not None and baseline not in names and baseline != DEFAULT_BASELINE:
         raise UserError(f"--baseline: '{baseline}' is not among the servers of this run")
-    prof = resolve_profile(profile, duration, vus, warmup, rate)
+    profile_name = profile or "seed"
+    prof = resolve_profile(profile_name, duration, vus, warmup, rate)
     tool_name = load_tool or inv.load.tool
     depth = check_combination(tool_name, pipeline, prof)
-    reps = repetitions or default_repetitions(profile)
+    reps = repetitions or default_repetitions(profile_name)
     label = matrix or (server[0] if server and len(server) == 1 else "custom")
     opts = RunOptions(
         servers=servers,
         profile=prof,
         repetitions=reps,
-        baseline=baseline,
-        out=out,
-        label=f"{label}-{profile}",
+        baseline=baseline or DEFAULT_BASELINE,
+        out=out or Path("results"),
+        label=f"{label}-{profile_name}",
         accept_new_host_keys=accept_new_host_keys,
         load_tool=tool_name,
         pipeline=depth,
@@ -169,19 +214,74 @@ def run(
         f"profile {prof.name} ({prof.duration:g} s each after a {prof.warmup_seconds:g} s "
         f"warm-up), load tool {tool_name}" + (f" (pipeline {depth})" if depth > 1 else "")
     )
-    cell_seconds = prof.duration + prof.warmup_seconds
+    _measure_and_report(
+        opts,
+        total,
+        lambda progress: execute_run(inv, opts, _say, progress.cell_started, progress.cell_done),
+    )
+
+
+def _resume(path: Path, baseline: str | None, accept_new_host_keys: bool) -> None:
+    plan = plan_resumption(path, accept_new_host_keys)
+    opts = plan.options
+    if baseline is not None:
+        opts.baseline = baseline
+    _say(
+        f"resuming {plan.run_dir.path}: {len(plan.missing)} of {len(plan.planned)} cells "
+        f"missing ({', '.join(cell.key for cell in plan.missing)})"
+    )
+    _measure_and_report(
+        opts,
+        len(plan.missing),
+        lambda progress: resume_run(
+            plan.run_dir,
+            plan.inventory,
+            opts,
+            plan.missing,
+            _say,
+            progress.cell_started,
+            progress.cell_done,
+        ),
+    )
+
+
+def _measure_and_report(
+    opts: RunOptions, total: int, measure: Callable[[RunProgress], RunDirectory]
+) -> None:
+    """Run `measure` under a progress bar, render the report, and exit as the run ended:
+    0 all cells measured, 1 a cell failed or a host was lost, 128+N on signal N."""
+    cell_seconds = opts.profile.duration + opts.profile.warmup_seconds
     try:
         with RunProgress(console, total, cell_seconds) as progress:
-            run_dir = execute_run(inv, opts, _say, progress.cell_started, progress.cell_done)
+            run_dir = measure(progress)
     except RunInterrupted as stop:
-        write_reports(stop.run_dir, baseline)
-        err_console.print(
-            f"orch: interrupted; measured cells kept in {escape(str(stop.run_dir.path))}"
+        if stop.run_dir is None:
+            _fail_line(f"interrupted by {stop.signal_name} before any cell ran")
+            raise typer.Exit(stop.exit_code) from None
+        write_reports(stop.run_dir, opts.baseline)
+        _fail_line(
+            f"interrupted by {stop.signal_name}; measured cells kept in {stop.run_dir.path} "
+            f"(finish with: orch run --resume {stop.run_dir.path})"
         )
-        raise typer.Exit(130) from None
-    markdown, _ = write_reports(run_dir, baseline)
+        raise typer.Exit(stop.exit_code) from None
+    except RunStopped as stop:
+        write_reports(stop.run_dir, opts.baseline)
+        _fail_line(
+            f"run stopped: {stop.reason}; measured cells kept in {stop.run_dir.path} "
+            f"(finish with: orch run --resume {stop.run_dir.path})"
+        )
+        raise typer.Exit(1) from None
+    markdown, _ = write_reports(run_dir, opts.baseline)
     # Plain print: the table must not be wrapped at the terminal width.
     print(f"\n{markdown}\nrun directory: {run_dir.path}")
+    cells = run_dir.read_cells()
+    failed = [cell for cell in cells if cell.status == "failed"]
+    if failed:
+        _fail_line(
+            f"{len(failed)} of {len(cells)} cells failed: "
+            f"{', '.join(cell.key for cell in failed)} (see Failed cells in the report)"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -230,9 +330,13 @@ def list_runs(
         )
 
 
+def _fail_line(message: str) -> None:
+    # Plain print: rich would wrap the one-line message at the terminal width.
+    print(f"orch: {message}", file=sys.stderr, flush=True)
+
+
 def _fail(message: str, code: int) -> None:
-    # Plain print: rich would wrap the one-line error at the terminal width.
-    print(f"orch: error: {message}", file=sys.stderr)
+    _fail_line(f"error: {message}")
     sys.exit(code)
 
 
@@ -244,3 +348,7 @@ def main() -> None:
         _fail(str(exc), exc.exit_code)
     except HostError as exc:
         _fail(str(exc), 1)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        name = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        _fail_line(f"interrupted by {name}")
+        sys.exit(128 + signal.Signals[name].value)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.cpus import check_cpus_present
 from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts, collect_facts
 from orchestrator.hosts import Host
@@ -127,6 +128,7 @@ def deploy(
     inv: Inventory, target: Host, load: Host, servers: Sequence[ServerSpec], log: Log
 ) -> DeployResult:
     """Bring both hosts to the state a run needs; a second call with no change rebuilds nothing."""
+    check_cpus_present(inv, target, load)
     root = project_root()
     target_workdir = target.expand(inv.workdir_of(inv.target.host))
     load_workdir = load.expand(inv.workdir_of(inv.load.host))

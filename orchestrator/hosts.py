@@ -41,6 +41,20 @@ class CommandResult:
         return self.exit_code == 0
 
 
+def describe_exit(status: int | None) -> str:
+    """How a process ended, to follow its name: `exited with status 3`, or `was killed by
+    SIGSEGV (signal 11)` for the negative statuses both hosts report for a signal."""
+    if status is None:
+        return "ended without an exit status"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was killed by {name} (signal {-status})"
+    return f"exited with status {status}"
+
+
 def pinned(argv: Sequence[str], cpus: Sequence[int] | None) -> list[str]:
     """Prefix argv with taskset so it runs only on `cpus` (taskset execs, keeping the PID)."""
     if not cpus:
@@ -127,6 +141,23 @@ class Host(ABC):
         return self.name if self.is_local else f"{self.name} ({self.address})"
 
 
+def _orphan_guard(argv: Sequence[str], cwd: str | None) -> list[str]:
+    """Prefix argv so the process is SIGKILLed when orch dies, even by kill -9.
+
+    orch's own Ctrl-C/SIGTERM handling stops what it started by PID; this covers the case
+    where orch cannot run any handler. setpriv execs, so the PID stays the command's own.
+    Skipped when setpriv is missing or the program cannot be found here (Popen then
+    reports it exactly as before).
+    """
+    guard = shutil.which("setpriv")
+    program = argv[0] if argv else ""
+    if guard is None or (cwd is not None and not os.path.isabs(program) and "/" in program):
+        return list(argv)
+    if shutil.which(program) is None:
+        return list(argv)
+    return [guard, "--pdeathsig", "KILL", "--", *argv]
+
+
 class LocalHost(Host):
     """This machine, driven with subprocess."""
 
@@ -157,7 +188,7 @@ class LocalHost(Host):
         cpu_before = _children_cpu_seconds()
         try:
             proc = subprocess.Popen(
-                full,
+                _orphan_guard(full, cwd),
                 cwd=cwd,
                 env=full_env,
                 stdout=subprocess.PIPE,
@@ -211,9 +242,20 @@ class LocalHost(Host):
         shutil.copymode(local, target)
 
     def get_file(self, remote: str, local: Path) -> None:
-        """Copy a file."""
+        """Copy a file; `local` holds the old content or the whole new one, never a part."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.expand(remote), local)
+        partial = local.with_name(local.name + ".orch-partial")
+        try:
+            shutil.copy2(self.expand(remote), partial)
+            partial.replace(local)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise HostError(
+                f"{self.describe()}: cannot fetch {remote}: {exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     def read_text(self, path: str) -> str:
         """Read a file."""
@@ -247,7 +289,7 @@ class LocalHost(Host):
         with log_file.open("wb") as log:
             try:
                 proc = subprocess.Popen(
-                    full,
+                    _orphan_guard(full, cwd),
                     cwd=cwd,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.errors import UserError
 
@@ -109,6 +110,25 @@ def parse_duration(text: str, option: str = "--duration", allow_zero: bool = Fal
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UserError(f"{option}: '{text}' must be longer than zero")
     return seconds
+
+
+def profile_from_record(record: dict[str, Any]) -> Profile:
+    """The profile a run recorded in run.json (`stages`, `warmup_seconds`, `rate`)."""
+    try:
+        stages = tuple(
+            Stage(parse_duration(str(stage["duration"])), int(stage["target"]))
+            for stage in record["stages"]
+        )
+        warmup = record.get("warmup_seconds")
+        rate = record.get("rate")
+        return Profile(
+            str(record["name"]),
+            stages,
+            warmup=None if warmup is None else float(warmup),
+            rate=None if rate is None else int(rate),
+        )
+    except (KeyError, TypeError, ValueError, UserError) as exc:
+        raise UserError(f"run.json: unreadable profile ({exc})") from None
 
 
 def resolve_profile(

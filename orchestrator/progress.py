@@ -6,6 +6,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator.plan import Cell
@@ -78,7 +79,9 @@ class RunProgress:
             busy = result.server_load
             if busy is not None and busy < SATURATION_THRESHOLD:
                 line += " [yellow](load-bound)[/]"
+            if result.failed_requests:
+                line += f" [red]{result.failed_requests:,} failed requests[/]"
         else:
-            line = f"  [red]{cell.key}: failed[/]: {result.error}"
-        self._progress.console.print(line, highlight=False, markup=True)
+            line = f"  [red]{cell.key}: failed[/]: {escape(result.error or '')}"
+        self._progress.console.print(line, highlight=False, markup=True, soft_wrap=True)
         self._progress.update(self._task, advance=1, remaining=self._format(self._remaining()))

@@ -451,14 +451,55 @@ def render_markdown(
         out += ["## Plots", ""]
         out += [f"![{name}]({name})" for name in plots if name.endswith(".svg")]
         out.append("")
+    out += _failure_lines(cells)
+    out += _unfinished_lines(run, cells)
+    return "\n".join(out)
+
+
+def _failure_lines(cells: Sequence[CellResult]) -> list[str]:
+    """Failed cells with their error and server log tail; cells with failed requests."""
+    out: list[str] = []
     failures = [c for c in cells if c.status == "failed"]
     if failures:
         out += ["## Failed cells", ""]
-        out += [f"- {c.server} repetition {c.repetition}: {c.error}" for c in failures]
+        for c in failures:
+            out.append(f"- {c.server} repetition {c.repetition}: {c.error}")
+            if c.server_log_tail and c.server_log_tail not in (c.error or ""):
+                out.append(f"  - server log (last lines): {c.server_log_tail}")
         out.append("")
-    if run.get("status") == "interrupted":
-        out += ["**This run was interrupted; cells not listed were not measured.**", ""]
-    return "\n".join(out)
+    erring = [(c, c.load) for c in cells if c.load is not None and c.load.failed_requests > 0]
+    if erring:
+        out += ["## Failed requests", ""]
+        for c, load in erring:
+            share = load.failed_requests / load.requests if load.requests else 1.0
+            state = "" if c.status == "ok" else " (failed cell)"
+            out.append(
+                f"- {c.server} repetition {c.repetition}{state}: {load.tool} counted "
+                f"{load.failed_requests:,} failed of {load.requests:,} requests ({share:.1%})"
+            )
+        out.append("")
+    return out
+
+
+def _unfinished_lines(run: dict[str, Any], cells: Sequence[CellResult]) -> list[str]:
+    """What an interrupted or stopped run lacks, and how to finish it."""
+    status = run.get("status")
+    if status not in ("interrupted", "stopped", "running"):
+        return []
+    measured = {c.key for c in cells}
+    missing = [key for key in run.get("plan", []) if key not in measured]
+    why = {
+        "interrupted": f"was interrupted ({run.get('interrupted_by', 'a signal')})",
+        "stopped": f"stopped early: {run.get('stop_reason', 'a host was lost')}",
+        "running": "has not finished (still running, or orch was killed)",
+    }[status]
+    line = f"**This run {why}.** {len(measured)} of {len(run.get('plan', []))} cells measured"
+    if missing:
+        line += (
+            f"; not measured: {', '.join(missing)}. Finish it with "
+            "`orch run --resume RUN_DIR` on this run's directory."
+        )
+    return [line + ("" if missing else "."), ""]
 
 
 def render_csv(rows: Sequence[Row]) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +20,9 @@ from orchestrator.loadgen.base import LoadResult
 
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
+LOCK_FILE = ".orch.lock"
+# What an interrupted atomic write or download leaves behind.
+STALE_PATTERNS = (".*.tmp", "*.orch-partial")
 
 
 class ProcessCpu(BaseModel):
@@ -227,6 +234,45 @@ class RunDirectory:
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.path / RUN_FILE}: unreadable run file ({exc})") from None
         return data
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run for this process: a second orch on the same run is refused.
+
+        The kernel drops the lock when orch dies, even by kill -9.
+        """
+        path = self.path / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise UserError(
+                    f"{self.path}: another orch (PID {holder}) is running this run"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def measured(self) -> set[str]:
+        """Keys (`server/repetition`) of the cells whose result.json is on disk."""
+        cells = self.path / "cells"
+        return {f"{p.parent.parent.name}/{p.parent.name}" for p in cells.glob(f"*/*/{RESULT_FILE}")}
+
+    def clear_unfinished(self, server: str, repetition: int) -> None:
+        """Remove what a cell interrupted before its result.json left in its folder."""
+        folder = self.cell_dir(server, repetition)
+        if folder.is_dir() and not (folder / RESULT_FILE).exists():
+            shutil.rmtree(folder)
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete half-written temporary files a killed orch left (never a finished file)."""
+        for pattern in STALE_PATTERNS:
+            for path in self.path.rglob(pattern):
+                path.unlink(missing_ok=True)
 
     def write_cell(self, result: CellResult) -> None:
         """Write one cell's result.json atomically."""

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.bench import BenchContext, run_plan
+from orchestrator.bench import BenchContext, HostLost, run_plan
 from orchestrator.connect import open_hosts
 from orchestrator.counters import detect_interface
 from orchestrator.deploy import DeployResult, deploy
@@ -22,8 +23,10 @@ from orchestrator.hosts import Host
 from orchestrator.inventory import Inventory
 from orchestrator.loadgen import wrk
 from orchestrator.loadgen.driver import LoadTool, check_combination
+from orchestrator.orphans import stop_orphans
 from orchestrator.paths import project_root
 from orchestrator.plan import Cell, build_plan
+from orchestrator.ports import port_in_use, wait_port_free
 from orchestrator.profiles import Profile
 from orchestrator.results import CellResult, RunDirectory, utc_now
 from orchestrator.servers import ServerSpec
@@ -47,15 +50,31 @@ class RunOptions:
 
 
 class Interrupted(Exception):
-    """SIGTERM arrived during a run."""
+    """SIGTERM or SIGHUP arrived during a run; the message is the signal's name."""
 
 
 class RunInterrupted(Exception):
-    """The run stopped early on SIGINT/SIGTERM; what was measured is in `run_dir`."""
+    """The run stopped early on a signal; what was measured is in `run_dir` (None when
+    the signal came before the run directory existed)."""
 
-    def __init__(self, run_dir: RunDirectory) -> None:
-        super().__init__(str(run_dir.path))
+    def __init__(self, run_dir: RunDirectory | None, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
         self.run_dir = run_dir
+        self.signal_name = signal_name
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a death by that signal."""
+        return 128 + signal.Signals[self.signal_name].value
+
+
+class RunStopped(Exception):
+    """A host could not be reached any more, so the run stopped; `reason` names it."""
+
+    def __init__(self, run_dir: RunDirectory, reason: str) -> None:
+        super().__init__(reason)
+        self.run_dir = run_dir
+        self.reason = reason
 
 
 def orch_commit() -> str:
@@ -184,6 +203,82 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Interrupted, SIGINT KeyboardInterrupt (even when orch was
+    started with SIGINT ignored), so every path stops what it started by PID."""
+    handlers = {
+        signal.SIGTERM: _raise_interrupted,
+        signal.SIGHUP: _raise_interrupted,
+        signal.SIGINT: signal.default_int_handler,
+    }
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _signal_name(stop: BaseException) -> str:
+    return str(stop) if isinstance(stop, Interrupted) else "SIGINT"
+
+
+def _prepare(
+    inv: Inventory, opts: RunOptions, target: Host, load: Host, log: Callable[[str], None]
+) -> tuple[DeployResult, LoadTool, dict[str, str]]:
+    """Deploy, pick the load tool, and make sure nothing else holds the servers' port."""
+    deployed = deploy(inv, target, load, opts.servers, log)
+    tool = choose_load_tool(inv, opts, load, deployed)
+    tools = _tool_versions(deployed, load, inv)
+    holder = wait_port_free(inv, target, load, 0)
+    if holder is not None:
+        raise UserError(
+            f"inventory target.listen.port: {port_in_use(inv, target, holder)}; stop that "
+            "process or choose another port"
+        )
+    return deployed, tool, tools
+
+
+def _measure(
+    ctx: BenchContext,
+    record: dict[str, Any],
+    cells: Sequence[Cell],
+    on_start: Callable[[int, Cell], None],
+    on_done: Callable[[int, Cell, CellResult], None],
+) -> None:
+    """Run `cells` and leave run.json saying how the run ended."""
+    run_dir = ctx.run_dir
+    try:
+        run_plan(ctx, cells, on_start, on_done)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        name = _signal_name(stop)
+        _finish(run_dir, record, "interrupted", {"interrupted_by": name})
+        raise RunInterrupted(run_dir, name) from None
+    except HostLost as lost:
+        _finish(run_dir, record, "stopped", {"stop_reason": str(lost)})
+        raise RunStopped(run_dir, str(lost)) from None
+    _finish(run_dir, record, "complete", {})
+
+
+def _finish(
+    run_dir: RunDirectory, record: dict[str, Any], status: str, extra: dict[str, Any]
+) -> None:
+    for key in ("interrupted_by", "stop_reason"):
+        record.pop(key, None)
+    record.update(status=status, finished_at=utc_now(), **extra)
+    run_dir.write_run(record)
+
+
+def _close(target: Host, load: Host) -> None:
+    """Close both hosts: each stops anything it started that is still running."""
+    try:
+        target.close()
+    finally:
+        if load is not target:
+            load.close()
+
+
 def execute_run(
     inv: Inventory,
     opts: RunOptions,
@@ -192,42 +287,84 @@ def execute_run(
     on_done: Callable[[int, Cell, CellResult], None],
 ) -> RunDirectory:
     """Deploy, run every cell, write run.json, cells and reports; return the run directory."""
-    target, load = open_hosts(inv, opts.accept_new_host_keys)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
-    try:
-        deployed = deploy(inv, target, load, opts.servers, log)
-        tool = choose_load_tool(inv, opts, load, deployed)
-        tools = _tool_versions(deployed, load, inv)
-        cells = build_plan(opts.servers, opts.repetitions)
-        peer = inv.dial_address if inv.is_loopback else inv.load_host.address
-        interface = inv.target.interface or detect_interface(target, peer)
-        run_dir = RunDirectory.create(opts.out, opts.label)
-        record = _run_record(inv, opts, deployed, cells, run_dir.path.name, interface, tool, tools)
-        run_dir.write_run(record)
-        ctx = BenchContext(
-            inventory=inv,
-            target=target,
-            load=load,
-            deployed=deployed,
-            profile=opts.profile,
-            tool=tool,
-            run_dir=run_dir,
-            run_id=run_dir.path.name,
-            interface=interface,
-        )
+    with _stop_on_signals():
+        target, load = open_hosts(inv, opts.accept_new_host_keys)
         try:
-            run_plan(ctx, cells, on_start, on_done)
-            record["status"] = "complete"
-        except (KeyboardInterrupt, Interrupted):
-            record["status"] = "interrupted"
-            record["finished_at"] = utc_now()
+            try:
+                deployed, tool, tools = _prepare(inv, opts, target, load, log)
+                cells = build_plan(opts.servers, opts.repetitions)
+                peer = inv.dial_address if inv.is_loopback else inv.load_host.address
+                interface = inv.target.interface or detect_interface(target, peer)
+            except (KeyboardInterrupt, Interrupted) as stop:
+                raise RunInterrupted(None, _signal_name(stop)) from None
+            run_dir = RunDirectory.create(opts.out, opts.label)
+            with run_dir.lock():
+                record = _run_record(
+                    inv, opts, deployed, cells, run_dir.path.name, interface, tool, tools
+                )
+                run_dir.write_run(record)
+                ctx = BenchContext(
+                    inventory=inv,
+                    target=target,
+                    load=load,
+                    deployed=deployed,
+                    profile=opts.profile,
+                    tool=tool,
+                    run_dir=run_dir,
+                    run_id=run_dir.path.name,
+                    interface=interface,
+                )
+                _measure(ctx, record, cells, on_start, on_done)
+            return run_dir
+        finally:
+            _close(target, load)
+
+
+def resume_run(
+    run_dir: RunDirectory,
+    inv: Inventory,
+    opts: RunOptions,
+    cells: Sequence[Cell],
+    log: Callable[[str], None],
+    on_start: Callable[[int, Cell], None],
+    on_done: Callable[[int, Cell, CellResult], None],
+) -> RunDirectory:
+    """Measure the `cells` a run lacks, with its recorded inventory, profile and tool."""
+    with _stop_on_signals(), run_dir.lock():
+        record = run_dir.read_run()
+        run_dir.remove_stale_temporaries()
+        target, load = open_hosts(inv, opts.accept_new_host_keys)
+        try:
+            stop_orphans(run_dir, target, cells, log)
+            for cell in cells:
+                run_dir.clear_unfinished(cell.server.name, cell.repetition)
+            try:
+                deployed, tool, _ = _prepare(inv, opts, target, load, log)
+            except (KeyboardInterrupt, Interrupted) as stop:
+                raise RunInterrupted(run_dir, _signal_name(stop)) from None
+            resumes = record.setdefault("resumed", [])
+            resumes.append(
+                {
+                    "at": utc_now(),
+                    "command": shlex.join(["orch", *sys.argv[1:]]),
+                    "orch_commit": orch_commit(),
+                    "cells": [cell.key for cell in cells],
+                }
+            )
+            record["status"] = "running"
             run_dir.write_run(record)
-            raise RunInterrupted(run_dir) from None
-        record["finished_at"] = utc_now()
-        run_dir.write_run(record)
-        return run_dir
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        target.close()
-        if load is not target:
-            load.close()
+            ctx = BenchContext(
+                inventory=inv,
+                target=target,
+                load=load,
+                deployed=deployed,
+                profile=opts.profile,
+                tool=tool,
+                run_dir=run_dir,
+                run_id=str(record.get("id") or run_dir.path.name),
+                interface=record.get("interface"),
+            )
+            _measure(ctx, record, cells, on_start, on_done)
+            return run_dir
+        finally:
+            _close(target, load)

@@ -40,6 +40,11 @@ TIMES_MARK = "__orch_times__"
 STATUS_SUFFIX = ".status"
 SFTP_TIMEOUT_SECONDS = 120.0
 KILL_TIMEOUT_SECONDS = 15.0
+# A connection whose packets go unanswered this long is dead (a cut cable, a host gone):
+# paramiko's keepalives give TCP something to send, and the kernel then gives up after
+# DEAD_AFTER_SECONDS instead of retransmitting for a quarter of an hour.
+KEEPALIVE_SECONDS = 5
+DEAD_AFTER_SECONDS = 15
 POLL_STEP_SECONDS = 0.02
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _USER_NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*")
@@ -482,6 +487,7 @@ class SshHost(Host):
             sock = socket.create_connection((settings.hostname, settings.port), timeout=limit)
             # Without it, Nagle's algorithm and delayed ACKs add ~40 ms to every command.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_AFTER_SECONDS * 1000)
             return sock
         except TimeoutError:
             raise HostError(
@@ -563,7 +569,7 @@ class SshHost(Host):
             ) from None
         transport = client.get_transport()
         if transport is not None:
-            transport.set_keepalive(15)
+            transport.set_keepalive(KEEPALIVE_SECONDS)
         self._client = client
 
     def _tried_keys(self) -> str:
@@ -643,6 +649,10 @@ class SshHost(Host):
                     select.select([channel], [], [], min(remaining, 0.25))
             _drain(channel, out, err)
             code = channel.recv_exit_status() if channel.exit_status_ready() else None
+            # -1 is paramiko's placeholder: no exit status came (connection lost, or the
+            # remote shell died by a signal, which paramiko does not report as a status).
+            if code is not None and code < 0:
+                code = None
         except BaseException:
             if killable:
                 self._kill_wrapper(out.decode(errors="replace"), channel)
@@ -697,10 +707,15 @@ class SshHost(Host):
             raise HostError(
                 f"{self.describe()}: {shlex.join(full)} did not finish within {timeout:.0f} s"
             )
-        if code is None:
+        if code is None and self._connected():
             raise HostError(
                 f"{self.describe()}: {shlex.join(full)} ended without an exit status "
-                "(SSH connection lost?)"
+                "(its shell was killed?)"
+            )
+        if code is None:
+            raise HostError(
+                f"{self.describe()}: SSH connection lost while running {shlex.join(full)}; "
+                f"{self._stop_after_loss(out)}"
             )
         wrapped = split_wrapped(out, err)
         result = CommandResult(
@@ -714,6 +729,36 @@ class SshHost(Host):
         if check and not result.ok:
             raise HostError(_failure_message(self, result))
         return result
+
+    def _connected(self, settle: float = 0.2) -> bool:
+        """True while the SSH connection is up (no reconnection is attempted).
+
+        A dying connection closes its channels a moment before it reports itself
+        inactive, so a live answer is given only after `settle` seconds.
+        """
+        deadline = time.monotonic() + settle
+        while True:
+            transport = self._client.get_transport() if self._client is not None else None
+            if transport is None or not transport.is_active():
+                return False
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(POLL_STEP_SECONDS)
+
+    def _stop_after_loss(self, stdout_so_far: str) -> str:
+        """Reconnect (once) and kill a command whose connection died; say how that went."""
+        pid = find_pid(stdout_so_far)
+        if pid is None:
+            return "it never reported its PID, so it could not be stopped"
+        try:
+            self._shell(
+                in_sh(f"kill -9 -{pid} 2>/dev/null; kill -9 {pid} 2>/dev/null; :"),
+                KILL_TIMEOUT_SECONDS,
+            )
+        except HostError as exc:
+            reason = str(exc).removeprefix(f"{self.describe()}: ")
+            return f"could not reconnect to stop it (PID {pid}): {reason}"
+        return f"reconnected and stopped it (PID {pid})"
 
     def _shell(self, script: str, timeout: float = 60.0) -> tuple[int, str, str]:
         """A small helper command of orch's own (no wrapper output to strip)."""

@@ -15,17 +15,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from lab_helpers import Lab, orch, running_lab
+from lab_helpers import leftovers as _leftovers
+from lab_helpers import processes_in as _processes_in
 
 from orchestrator.connect import open_hosts
 from orchestrator.errors import HostError
 from orchestrator.inventory import load_inventory
-from orchestrator.lab import BRIDGE, ROLES, LabFiles, _new_key
+from orchestrator.lab import BRIDGE, ROLES, _new_key
 from orchestrator.ssh_host import SshHost
 
 pytestmark = pytest.mark.skipif(
@@ -33,36 +33,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 REPO = Path(__file__).resolve().parent.parent
-ORCH = [sys.executable, "-m", "orchestrator"]
 TARGET, LOAD = ROLES
 ALL_SERVERS = ("c-epoll", "c-io_uring", "rust-epoll", "rust-io_uring", "zig-epoll", "zig-io_uring")
 
 
-def orch(
-    *args: str, timeout: float, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `orch` as a subprocess (never hangs the suite: every call has a time limit)."""
-    return subprocess.run(
-        [*ORCH, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-
-
 def _no_agent_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "SSH_AUTH_SOCK"}
-
-
-def _leftovers() -> list[str]:
-    """Lab pieces present on the machine right now."""
-    found = [f"namespace {r.namespace}" for r in ROLES if Path("/run/netns", r.namespace).exists()]
-    links = [BRIDGE, *(r.veth for r in ROLES)]
-    found += [f"link {name}" for name in links if Path("/sys/class/net", name).exists()]
-    return found
 
 
 def _lab_sshds(lab_dir: Path) -> list[int]:
@@ -114,46 +90,11 @@ def test_lab_down_after_a_partial_up(tmp_path: Path) -> None:
     assert not lab_dir.exists()
 
 
-@dataclass
-class Lab:
-    """A running lab and its inventory."""
-
-    root: Path
-    hosts_file: Path
-    tmp: Path
-
-    @property
-    def files(self) -> LabFiles:
-        """The lab's file layout."""
-        return LabFiles(self.root)
-
-    def inventory(self) -> dict[str, Any]:
-        """The lab inventory as data, to derive variants from."""
-        data: dict[str, Any] = yaml.safe_load(self.hosts_file.read_text())
-        return data
-
-    def variant(self, name: str, change: dict[str, Any], hosts: tuple[str, ...] = ()) -> Path:
-        """A copy of the inventory with `change` applied to the given hosts' entries."""
-        data = self.inventory()
-        for host in hosts or tuple(data["hosts"]):
-            data["hosts"][host].update(change)
-        path = self.tmp / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(data))
-        return path
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One lab for the module's remaining tests, always brought down afterwards."""
-    tmp = tmp_path_factory.mktemp("lab")
-    root, hosts = tmp / "lab", tmp / "lab-hosts.yaml"
-    try:
-        up = orch("lab", "up", "--dir", str(root), "-i", str(hosts), timeout=90)
-        assert up.returncode == 0, up.stderr
-        yield Lab(root, hosts, tmp)
-    finally:
-        orch("lab", "down", "--dir", str(root), "-i", str(hosts), timeout=90)
-    assert _leftovers() == []
+    with running_lab(tmp_path_factory.mktemp("lab")) as running:
+        yield running
 
 
 def _one_line(text: str) -> str:
@@ -240,21 +181,6 @@ def test_jump_host_reaches_the_target_through_the_load_machine(lab: Lab) -> None
     finally:
         target.close()
         load.close()
-
-
-def _processes_in(namespace: str) -> dict[int, str]:
-    listed = subprocess.run(
-        ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=30, check=False
-    ).stdout.split()
-    found = {}
-    for pid in listed:
-        try:
-            found[int(pid)] = (
-                Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            )
-        except OSError:
-            continue
-    return found
 
 
 def _gone(namespace: str, needle: str, seconds: float = 5.0) -> bool:

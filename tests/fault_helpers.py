@@ -1,0 +1,279 @@
+"""Helpers for the fault tests: run orch in the background, find and count what it started.
+
+Every wait has a deadline, so a fault that orch mishandles fails a test, never hangs it.
+Processes are found through /proc: servers by their binary (a workdir's servers/bin or
+the checkout's), k6 and wrk by a command line naming a workdir (the script orch passes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_NAMES = (
+    "c-epoll",
+    "c-io_uring",
+    "rust-epoll",
+    "rust-io_uring",
+    "zig-epoll",
+    "zig-io_uring",
+)
+LOAD_TOOLS = ("k6", "wrk")
+# Short cells: the faults need a load that runs, not a measurement worth keeping.
+SHORT = ("--profile", "smoke", "--duration", "3s", "--vus", "10", "--warmup", "0")
+LEFTOVERS_FILE = os.environ.get("ORCH_TEST_LEFTOVERS")
+
+
+def _no_core_dumps() -> None:
+    # The crash tests SIGSEGV servers; a core file must not land in the checkout.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def orch(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m orchestrator ARGS` to completion (time-limited)."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        preexec_fn=_no_core_dumps,
+    )
+
+
+class Background:
+    """`orch ARGS` running in the background; output goes to files (never a full pipe)."""
+
+    def __init__(self, args: Sequence[str], folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._out = folder / "orch.stdout"
+        self._err = folder / "orch.stderr"
+        with self._out.open("wb") as out, self._err.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", *args],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                preexec_fn=_no_core_dumps,
+            )
+
+    @property
+    def stdout(self) -> str:
+        """What orch printed so far."""
+        return self._out.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        """What orch printed on stderr so far."""
+        return self._err.read_text(errors="replace")
+
+    def running(self) -> bool:
+        """True while orch has not exited."""
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float) -> int:
+        """Wait for orch to exit; SIGKILL it (and fail) after `timeout` s."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"orch did not exit within {timeout} s\n{self.stdout}\n{self.stderr}"
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL orch by PID if it still runs."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self) -> str:
+        """stdout and stderr, for assertion messages."""
+        return f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@contextlib.contextmanager
+def background(args: Sequence[str], folder: Path) -> Iterator[Background]:
+    """Start orch in the background; it is killed by PID if the test ends first."""
+    run = Background(args, folder)
+    try:
+        yield run
+    finally:
+        run.kill()
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One live process as /proc shows it."""
+
+    pid: int
+    exe: str
+    cmdline: str
+    netns: int
+
+    @property
+    def name(self) -> str:
+        """The executable's file name."""
+        return os.path.basename(self.exe.removesuffix(" (deleted)"))
+
+
+def processes() -> list[Proc]:
+    """Every live (non-zombie) process this test can see."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                continue
+            exe = os.readlink(entry / "exe")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            netns = os.stat(entry / "ns" / "net").st_ino
+        except (OSError, IndexError):
+            continue
+        found.append(Proc(int(entry.name), exe, cmdline, netns))
+    return found
+
+
+def started_by_orch(proc: Proc, workdirs: Sequence[Path]) -> bool:
+    """A server binary from a workdir or the checkout, or k6/wrk running a workdir's script."""
+    bins = [str(Path(w) / "servers" / "bin") for w in workdirs] + [str(REPO / "servers" / "bin")]
+    if proc.name in SERVER_NAMES and any(proc.exe.startswith(b + "/") for b in bins):
+        return True
+    return proc.name in LOAD_TOOLS and any(str(w) in proc.cmdline for w in workdirs)
+
+
+def orch_processes(workdirs: Sequence[Path], netns: int | None = None) -> list[Proc]:
+    """Servers and load tools orch started from `workdirs` (in network namespace `netns`)."""
+    return [
+        p
+        for p in processes()
+        if started_by_orch(p, workdirs) and (netns is None or p.netns == netns)
+    ]
+
+
+def netns_inode(name: str) -> int:
+    """The inode identifying the named network namespace (/run/netns/NAME)."""
+    return os.stat(Path("/run/netns", name)).st_ino
+
+
+def count_left(
+    test: str, hosts: dict[str, int | None], workdirs: Sequence[Path], settle: float = 5.0
+) -> dict[str, int]:
+    """How many orch processes are left on each host (`name -> netns`, None: any), after
+    giving signals up to `settle` s to land; printed and recorded for the closing note."""
+    deadline = time.monotonic() + settle
+    while True:
+        counts = {host: len(orch_processes(workdirs, ns)) for host, ns in hosts.items()}
+        if not any(counts.values()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    print(f"processes left after {test}: {counts}")
+    if LEFTOVERS_FILE:
+        with open(LEFTOVERS_FILE, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"test": test, "left": counts}) + "\n")
+    return counts
+
+
+def kill_by_pid(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
+    """Signal each PID (gone already is fine)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float, run: Background) -> Any:
+    """Poll `predicate` until it returns something true; fail if orch exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if not run.running():
+            raise AssertionError(f"orch exited before {what}\n{run.output()}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no {what} within {timeout} s\n{run.output()}")
+        time.sleep(0.02)
+
+
+def one_run_dir(out: Path) -> Path:
+    """The single run directory under `out`."""
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def cell_result(run_dir: Path, key: str) -> dict[str, Any]:
+    """result.json of cell `server/repetition`."""
+    data: dict[str, Any] = read_json(run_dir / "cells" / key / "result.json")
+    return data
+
+
+class ResettingListener:
+    """Holds a TCP port like a foreign process would: accepts and resets every connection."""
+
+    def __init__(self, host: str, port: int, bind_within: float = 5.0) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + bind_within
+        while True:
+            try:
+                self.sock.bind((host, port))
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    self.sock.close()
+                    raise
+                time.sleep(0.005)
+        self.sock.listen(1024)
+        self.sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        linger = struct.pack("ii", 1, 0)  # SO_LINGER on with 0 s: close() sends a reset
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                # A client that reset before accept() (ECONNABORTED) must not end the loop.
+                if self._stop.is_set():
+                    return
+                continue
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            conn.close()
+
+    def close(self) -> None:
+        """Stop accepting and free the port."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()

@@ -1,0 +1,101 @@
+"""The two-namespace lab as a test fixture: bring it up, derive inventories, look inside.
+
+Shared by test_lab.py and test_faults_lab.py; each module brings up its own lab (the
+namespaces have fixed names, so only one lab exists at a time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.lab import BRIDGE, ROLES, LabFiles
+
+REPO = Path(__file__).resolve().parent.parent
+ORCH = [sys.executable, "-m", "orchestrator"]
+
+
+def orch(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `orch` as a subprocess (never hangs the suite: every call has a time limit)."""
+    return subprocess.run(
+        [*ORCH, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def leftovers() -> list[str]:
+    """Lab pieces present on the machine right now."""
+    found = [f"namespace {r.namespace}" for r in ROLES if Path("/run/netns", r.namespace).exists()]
+    links = [BRIDGE, *(r.veth for r in ROLES)]
+    found += [f"link {name}" for name in links if Path("/sys/class/net", name).exists()]
+    return found
+
+
+@dataclass
+class Lab:
+    """A running lab and its inventory."""
+
+    root: Path
+    hosts_file: Path
+    tmp: Path
+
+    @property
+    def files(self) -> LabFiles:
+        """The lab's file layout."""
+        return LabFiles(self.root)
+
+    def inventory(self) -> dict[str, Any]:
+        """The lab inventory as data, to derive variants from."""
+        data: dict[str, Any] = yaml.safe_load(self.hosts_file.read_text())
+        return data
+
+    def variant(self, name: str, change: dict[str, Any], hosts: tuple[str, ...] = ()) -> Path:
+        """A copy of the inventory with `change` applied to the given hosts' entries."""
+        data = self.inventory()
+        for host in hosts or tuple(data["hosts"]):
+            data["hosts"][host].update(change)
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+
+@contextlib.contextmanager
+def running_lab(tmp: Path) -> Iterator[Lab]:
+    """A lab under `tmp`, always brought down afterwards (and checked gone)."""
+    root, hosts = tmp / "lab", tmp / "lab-hosts.yaml"
+    try:
+        up = orch("lab", "up", "--dir", str(root), "-i", str(hosts), timeout=90)
+        assert up.returncode == 0, up.stderr
+        yield Lab(root, hosts, tmp)
+    finally:
+        orch("lab", "down", "--dir", str(root), "-i", str(hosts), timeout=90)
+    assert leftovers() == []
+
+
+def processes_in(namespace: str) -> dict[int, str]:
+    listed = subprocess.run(
+        ["ip", "netns", "pids", namespace], capture_output=True, text=True, timeout=30, check=False
+    ).stdout.split()
+    found = {}
+    for pid in listed:
+        try:
+            found[int(pid)] = (
+                Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            )
+        except OSError:
+            continue
+    return found

@@ -1,0 +1,103 @@
+"""Bad input through the `orch` command: each kind is exactly one line on stderr, exit 2.
+
+(CPU lists naming absent CPUs, a missing key file and bad --resume use are in
+test_faults_loopback.py and test_faults_lab.py: they need a deployed host or the lab.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fault_helpers import orch
+
+GOOD_HOSTS = "hosts:\n  local: {connection: local}\n"
+GOOD_LOAD = "load: {host: local, cpus: [1]}\n"
+
+INVENTORIES = [
+    pytest.param(
+        GOOD_HOSTS.replace("local}", "local") + "target: {host: local, cpus: [0]}\n",
+        "YAML syntax error at line 3, column 7: expected ',' or '}', but got ':'",
+        id="yaml-syntax",
+    ),
+    pytest.param(
+        GOOD_HOSTS + "target: {host: local, cpus: [0], cpu: 1}\n" + GOOD_LOAD,
+        "target.cpu: unknown key 'cpu'",
+        id="unknown-key",
+    ),
+    pytest.param(
+        GOOD_HOSTS + "target: {host: local, cpus: [0], listen: {port: eighty}}\n" + GOOD_LOAD,
+        "target.listen.port: Input should be a valid integer, unable to parse string as an integer",
+        id="wrong-type",
+    ),
+    pytest.param(
+        GOOD_HOSTS + "target: {host: local, cpus: [0, 1]}\n" + 'load: {host: local, cpus: "1"}\n',
+        "load.cpus: CPU [1] is given to both the server and the load tool on the same host; "
+        "give them disjoint cores",
+        id="shared-cpu-loopback",
+    ),
+    pytest.param(
+        GOOD_HOSTS
+        + "  box: {address: 10.0.0.9, password: hunter2}\n"
+        + "target: {host: box, cpus: [0]}\n"
+        + GOOD_LOAD,
+        "hosts.box.password: 'password' is not accepted: passwords never go in the inventory; "
+        "use key_file, ssh-agent or ~/.ssh/config",
+        id="password",
+    ),
+]
+
+
+def _only_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("text", "message"), INVENTORIES)
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) -> None:
+    path = tmp_path / "hosts.yaml"
+    path.write_text(text, encoding="utf-8")
+    done = orch(command, "-i", str(path), timeout=60)
+    assert done.returncode == 2
+    assert _only_line(done.stderr) == f"orch: error: {path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("run", "--server", "c-kqueue"),
+            "--server: unknown server 'c-kqueue' (known: c-epoll, rust-epoll, zig-epoll, "
+            "c-io_uring, rust-io_uring, zig-io_uring)",
+            id="unknown-server",
+        ),
+        pytest.param(
+            ("deploy", "--matrix", "everything"),
+            "--matrix: unknown matrix 'everything' (known: full, epoll, io_uring, c, rust, zig)",
+            id="unknown-matrix",
+        ),
+        pytest.param(
+            ("run", "-i", "no-such-hosts.yaml"),
+            "no-such-hosts.yaml: inventory file not found",
+            id="missing-inventory",
+        ),
+    ],
+)
+def test_bad_names(args: tuple[str, ...], message: str) -> None:
+    done = orch(*args, timeout=60)
+    assert done.returncode == 2
+    assert _only_line(done.stderr) == f"orch: error: {message}"
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "resume"])
+def test_a_folder_that_is_not_a_run(tmp_path: Path, command: str) -> None:
+    args = {
+        "report": ("report", str(tmp_path)),
+        "compare": ("compare", str(tmp_path), str(tmp_path)),
+        "resume": ("run", "--resume", str(tmp_path)),
+    }[command]
+    done = orch(*args, timeout=60)
+    assert done.returncode == 2
+    assert _only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
