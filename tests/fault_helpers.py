@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,40 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-SERVER_NAMES = (
-    "c-epoll",
-    "c-io_uring",
-    "rust-epoll",
-    "rust-io_uring",
-    "zig-epoll",
-    "zig-io_uring",
-)
+from orch_helpers import ORCH, REPO, no_core_dumps
+from server_helpers import SERVER_NAMES
+
 LOAD_TOOLS = ("k6", "wrk")
 # Short cells: the faults need a load that runs, not a measurement worth keeping.
 SHORT = ("--profile", "smoke", "--duration", "3s", "--vus", "10", "--warmup", "0")
 LEFTOVERS_FILE = os.environ.get("ORCH_TEST_LEFTOVERS")
-
-
-def _no_core_dumps() -> None:
-    # The crash tests SIGSEGV servers; a core file must not land in the checkout.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def orch(
-    *args: str, timeout: float, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m orchestrator ARGS` to completion (time-limited)."""
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-        preexec_fn=_no_core_dumps,
-    )
 
 
 class Background:
@@ -68,12 +39,12 @@ class Background:
         self._err = folder / "orch.stderr"
         with self._out.open("wb") as out, self._err.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator", *args],
+                [*ORCH, *args],
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                preexec_fn=_no_core_dumps,
+                preexec_fn=no_core_dumps,
             )
 
     @property

@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from orch_helpers import orch
 
 from orchestrator.lab import BRIDGE, ROLES, LabFiles
-
-REPO = Path(__file__).resolve().parent.parent
-ORCH = [sys.executable, "-m", "orchestrator"]
-
-
-def orch(
-    *args: str, timeout: float, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `orch` as a subprocess (never hangs the suite: every call has a time limit)."""
-    return subprocess.run(
-        [*ORCH, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
 
 
 def leftovers() -> list[str]:

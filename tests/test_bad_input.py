@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_helpers import orch
+from orch_helpers import orch
 
 GOOD_HOSTS = "hosts:\n  local: {connection: local}\n"
 GOOD_LOAD = "load: {host: local, cpus: [1]}\n"

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import free_port
+from orch_helpers import orch, write_loopback_inventory
 
 REPO = Path(__file__).resolve().parent.parent
 SIX = ["c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring"]
-
-
-def orch(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +19,7 @@ def loopback_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     """A loopback inventory with its own workdir and a free port, deployed once."""
     if (os.cpu_count() or 1) < 2:
         pytest.fail("loopback mode needs two cores: one for the server, one for k6")
-    base = tmp_path_factory.mktemp("loopback")
-    inventory = base / "hosts.yaml"
-    inventory.write_text(
-        "hosts:\n  local: {connection: local}\n"
-        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, "
-        f"port: {free_port('127.0.0.1')}}}}}\n"
-        "load: {host: local, cpus: [1]}\n"
-        f"workdir: {base / 'work'}\n",
-        encoding="utf-8",
-    )
+    inventory = write_loopback_inventory(tmp_path_factory.mktemp("loopback"))
     first = orch("deploy", "-i", str(inventory), timeout=1500)
     assert first.returncode == 0, f"first deploy failed:\n{first.stdout}\n{first.stderr}"
     yield inventory
@@ -56,8 +40,18 @@ def test_second_deploy_rebuilds_nothing(loopback_inventory: Path) -> None:
 
 
 def test_smoke_run_full_matrix(loopback_inventory: Path, tmp_path: Path) -> None:
-    done = orch("run", "--matrix", "full", "--profile", "smoke", "-i", str(loopback_inventory),
-                "--out", str(tmp_path), timeout=600)
+    done = orch(
+        "run",
+        "--matrix",
+        "full",
+        "--profile",
+        "smoke",
+        "-i",
+        str(loopback_inventory),
+        "--out",
+        str(tmp_path),
+        timeout=600,
+    )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     (run_dir,) = list(tmp_path.iterdir())
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))

@@ -24,13 +24,13 @@ from fault_helpers import (
     kill_by_pid,
     netns_inode,
     one_run_dir,
-    orch,
     orch_processes,
     processes,
     read_json,
     wait_for,
 )
 from lab_helpers import Lab, running_lab
+from orch_helpers import orch
 
 from orchestrator.cpus import format_cpu_list
 from orchestrator.lab import ROLES, Role

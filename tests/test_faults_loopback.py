@@ -24,11 +24,11 @@ from fault_helpers import (
     cell_result,
     count_left,
     one_run_dir,
-    orch,
     orch_processes,
     read_json,
     wait_for,
 )
+from orch_helpers import orch
 from server_helpers import free_port
 
 from orchestrator.cpus import format_cpu_list

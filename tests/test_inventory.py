@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from orch_helpers import orch
 
 from orchestrator.errors import UserError
 from orchestrator.inventory import load_inventory, parse_cpu_list
@@ -64,42 +63,83 @@ def test_two_host_inventory_is_understood(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param(LOOPBACK.replace("cpus: [0]", "cpus: [0], cpu: 1"),
-                     "target.cpu: unknown key 'cpu'", id="unknown-key"),
-        pytest.param(LOOPBACK.replace("{connection: local}", "{connection: local, prot: 22}"),
-                     "hosts.local.prot: unknown key 'prot'", id="unknown-host-key"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: [1, 1]"),
-                     "load.cpus: a CPU is listed twice", id="duplicate-cpu"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: \"3-1\""),
-                     "load.cpus: bad CPU range '3-1'", id="reversed-range"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: [-1]"),
-                     "load.cpus: CPU numbers cannot be negative", id="negative-cpu"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: []"),
-                     "load.cpus: the CPU list is empty", id="empty-cpus"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: [one]"),
-                     "load.cpus: bad CPU 'one'", id="word-cpu"),
-        pytest.param(LOOPBACK.replace("cpus: [1]", "cpus: [0]"),
-                     "load.cpus: CPU [0] is given to both the server and the load tool",
-                     id="shared-cpu-loopback"),
-        pytest.param(LOOPBACK.replace("{host: local, cpus: [0]}",
-                                      "{host: local, cpus: [0], listen: {port: 70000}}"),
-                     "target.listen.port: Input should be less than or equal to 65535",
-                     id="port-too-high"),
-        pytest.param(LOOPBACK.replace("{host: local, cpus: [0]}",
-                                      "{host: local, cpus: [0], listen: {port: 0}}"),
-                     "target.listen.port: Input should be greater than or equal to 1",
-                     id="port-zero"),
-        pytest.param(LOOPBACK.replace("load: {host: local", "load: {host: loader"),
-                     "load.host: host 'loader' is not defined under hosts (defined: local)",
-                     id="undefined-host"),
-        pytest.param(LOOPBACK.replace("{connection: local}", "{connection: local, password: x}"),
-                     "hosts.local.password: 'password' is not accepted", id="password"),
-        pytest.param(LOOPBACK.replace("{connection: local}", "{connection: local, passphrase: x}"),
-                     "hosts.local.passphrase: 'passphrase' is not accepted", id="passphrase"),
-        pytest.param(LOOPBACK.replace("load: {host: local, cpus: [1]}\n", ""),
-                     "load: required key is missing", id="missing-section"),
-        pytest.param(LOOPBACK.replace("{connection: local}", "{connection: telnet}"),
-                     "hosts.local.connection: Input should be 'local' or 'ssh'", id="bad-type"),
+        pytest.param(
+            LOOPBACK.replace("cpus: [0]", "cpus: [0], cpu: 1"),
+            "target.cpu: unknown key 'cpu'",
+            id="unknown-key",
+        ),
+        pytest.param(
+            LOOPBACK.replace("{connection: local}", "{connection: local, prot: 22}"),
+            "hosts.local.prot: unknown key 'prot'",
+            id="unknown-host-key",
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", "cpus: [1, 1]"),
+            "load.cpus: a CPU is listed twice",
+            id="duplicate-cpu",
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", 'cpus: "3-1"'),
+            "load.cpus: bad CPU range '3-1'",
+            id="reversed-range",
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", "cpus: [-1]"),
+            "load.cpus: CPU numbers cannot be negative",
+            id="negative-cpu",
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", "cpus: []"),
+            "load.cpus: the CPU list is empty",
+            id="empty-cpus",
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", "cpus: [one]"), "load.cpus: bad CPU 'one'", id="word-cpu"
+        ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]", "cpus: [0]"),
+            "load.cpus: CPU [0] is given to both the server and the load tool",
+            id="shared-cpu-loopback",
+        ),
+        pytest.param(
+            LOOPBACK.replace(
+                "{host: local, cpus: [0]}", "{host: local, cpus: [0], listen: {port: 70000}}"
+            ),
+            "target.listen.port: Input should be less than or equal to 65535",
+            id="port-too-high",
+        ),
+        pytest.param(
+            LOOPBACK.replace(
+                "{host: local, cpus: [0]}", "{host: local, cpus: [0], listen: {port: 0}}"
+            ),
+            "target.listen.port: Input should be greater than or equal to 1",
+            id="port-zero",
+        ),
+        pytest.param(
+            LOOPBACK.replace("load: {host: local", "load: {host: loader"),
+            "load.host: host 'loader' is not defined under hosts (defined: local)",
+            id="undefined-host",
+        ),
+        pytest.param(
+            LOOPBACK.replace("{connection: local}", "{connection: local, password: x}"),
+            "hosts.local.password: 'password' is not accepted",
+            id="password",
+        ),
+        pytest.param(
+            LOOPBACK.replace("{connection: local}", "{connection: local, passphrase: x}"),
+            "hosts.local.passphrase: 'passphrase' is not accepted",
+            id="passphrase",
+        ),
+        pytest.param(
+            LOOPBACK.replace("load: {host: local, cpus: [1]}\n", ""),
+            "load: required key is missing",
+            id="missing-section",
+        ),
+        pytest.param(
+            LOOPBACK.replace("{connection: local}", "{connection: telnet}"),
+            "hosts.local.connection: Input should be 'local' or 'ssh'",
+            id="bad-type",
+        ),
         pytest.param("hosts: [\n", "YAML syntax error at line 2", id="yaml-syntax"),
         pytest.param("- just\n- a list\n", "the inventory must be a mapping", id="not-mapping"),
     ],
@@ -124,13 +164,8 @@ def test_cpu_list_forms(value: object, cpus: list[int]) -> None:
     assert parse_cpu_list(value) == cpus
 
 
-def run_orch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_orch_check_prints_what_it_understood() -> None:
-    done = run_orch("check", "--inventory", "hosts.yaml")
+    done = orch("check", "--inventory", "hosts.yaml")
     assert done.returncode == 0, done.stderr
     assert "hosts.yaml: valid" in done.stdout
     assert "mode: loopback" in done.stdout
@@ -139,7 +174,7 @@ def test_orch_check_prints_what_it_understood() -> None:
 
 def test_orch_check_bad_file_one_line_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, LOOPBACK.replace("cpus: [0]", "cpus: [0], cpu: 1"))
-    done = run_orch("check", "-i", str(path))
+    done = orch("check", "-i", str(path))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [f"orch: error: {path}: target.cpu: unknown key 'cpu'"], done.stderr

@@ -39,7 +39,7 @@ def test_not_a_summary_is_a_clear_error() -> None:
 def test_command_and_environment() -> None:
     argv = k6_command("/usr/bin/k6", "/w/k6/simple.js", "/w/s.json")
     assert argv[:2] == ["/usr/bin/k6", "run"]
-    assert argv[argv.index("--summary-export"):][:2] == ["--summary-export", "/w/s.json"]
+    assert argv[argv.index("--summary-export") :][:2] == ["--summary-export", "/w/s.json"]
     env = k6_environment("http://10.0.0.2:8000/", PROFILES["smoke"])
     assert env["TARGET_URL"] == "http://10.0.0.2:8000/"
     assert json.loads(env["ORCH_STAGES"]) == PROFILES["smoke"].k6_stages()

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import Lab, orch, running_lab
+from lab_helpers import Lab, running_lab
 from lab_helpers import leftovers as _leftovers
 from lab_helpers import processes_in as _processes_in
+from orch_helpers import orch
 
 from orchestrator.connect import open_hosts
 from orchestrator.errors import HostError

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from server_helpers import free_port
+from orch_helpers import orch, write_loopback_inventory
 
 from orchestrator.plots import write_plots
 from orchestrator.report import Row
@@ -20,16 +18,6 @@ from orchestrator.report import Row
 REPO = Path(__file__).resolve().parent.parent
 PLOTS = ("requests.svg", "requests.png", "latency.svg", "latency.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def orch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def row(server: str, rps: float, load_bound: bool = False, latency: bool = True) -> Row:
@@ -98,15 +86,7 @@ def wrk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if (os.cpu_count() or 1) < 2:
         pytest.fail("loopback mode needs two cores: one for the server, one for wrk")
     base = tmp_path_factory.mktemp("plots")
-    inventory = base / "hosts.yaml"
-    inventory.write_text(
-        "hosts:\n  local: {connection: local}\n"
-        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, "
-        f"port: {free_port('127.0.0.1')}}}}}\n"
-        "load: {host: local, cpus: [1]}\n"
-        f"workdir: {base / 'work'}\n",
-        encoding="utf-8",
-    )
+    inventory = write_loopback_inventory(base)
     done = orch(
         "run",
         "-i",

@@ -11,31 +11,45 @@ from orchestrator.report import build_rows, markdown_table, write_reports
 from orchestrator.results import CellResult, NicCounters, ProcessCpu, RunDirectory
 
 
-def cell(server: str, rps: float, cpu_seconds: float, rep: int = 1, med: float = 2.0,
-         status: str = "ok") -> CellResult:
+def cell(
+    server: str, rps: float, cpu_seconds: float, rep: int = 1, med: float = 2.0, status: str = "ok"
+) -> CellResult:
     language, api = server.split("-", 1)
     wall = 10.0
     requests = int(rps * wall)
     return CellResult(
-        server=server, api=api, language=language, repetition=rep, status=status,  # type: ignore[arg-type]
+        server=server,
+        api=api,
+        language=language,
+        repetition=rep,
+        status=status,  # type: ignore[arg-type]
         error=None if status == "ok" else "server exited with status 1 before it was ready",
-        started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:00:10+00:00",
-        load=None if status != "ok" else LoadResult(
-            tool="k6", requests=requests, failed_requests=0, duration_seconds=wall,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:10+00:00",
+        load=None
+        if status != "ok"
+        else LoadResult(
+            tool="k6",
+            requests=requests,
+            failed_requests=0,
+            duration_seconds=wall,
             requests_per_second=rps,
             latency_ms={"med": med, "p(99)": med * 2, "p(99.9)": med * 3},
         ),
-        server_cpu=ProcessCpu(user_seconds=cpu_seconds / 2, system_seconds=cpu_seconds / 2,
-                              wall_seconds=wall),
-        nic=NicCounters(interface="lo", rx_packets=requests * 2, tx_packets=requests * 2,
-                        rx_bytes=0, tx_bytes=0),
+        server_cpu=ProcessCpu(
+            user_seconds=cpu_seconds / 2, system_seconds=cpu_seconds / 2, wall_seconds=wall
+        ),
+        nic=NicCounters(
+            interface="lo", rx_packets=requests * 2, tx_packets=requests * 2, rx_bytes=0, tx_bytes=0
+        ),
         server_exit_status=0,
     )
 
 
 def test_rows_use_median_over_repetitions_and_baseline() -> None:
     cells = [
-        cell("rust-epoll", 100_000, 9.5, rep=1), cell("rust-epoll", 120_000, 9.6, rep=2),
+        cell("rust-epoll", 100_000, 9.5, rep=1),
+        cell("rust-epoll", 120_000, 9.6, rep=2),
         cell("rust-epoll", 110_000, 9.7, rep=3),
         cell("c-io_uring", 132_000, 9.8),
     ]
@@ -64,9 +78,17 @@ def test_load_bound_when_server_core_not_saturated() -> None:
 
 def test_report_files_and_failed_cells(tmp_path: Path) -> None:
     run_dir = RunDirectory.create(tmp_path, "test")
-    run_dir.write_run({"id": run_dir.path.name, "baseline": "c-epoll", "repetitions": 1,
-                       "profile": {"name": "smoke"}, "traffic_note": "Loopback mode: lo.",
-                       "status": "complete", "plan": ["c-epoll/1", "zig-epoll/1"]})
+    run_dir.write_run(
+        {
+            "id": run_dir.path.name,
+            "baseline": "c-epoll",
+            "repetitions": 1,
+            "profile": {"name": "smoke"},
+            "traffic_note": "Loopback mode: lo.",
+            "status": "complete",
+            "plan": ["c-epoll/1", "zig-epoll/1"],
+        }
+    )
     run_dir.write_cell(cell("c-epoll", 50_000, 9.9))
     run_dir.write_cell(cell("zig-epoll", 0, 0, status="failed"))
     markdown, rows = write_reports(run_dir)
@@ -81,13 +103,16 @@ def test_report_files_and_failed_cells(tmp_path: Path) -> None:
 
 def test_intervals_and_significance_from_interleaved_rounds() -> None:
     # Three rounds drifting together; c-epoll is 10% above the baseline in every round.
-    cells = [cell("rust-epoll", rps, 9.7, rep=r) for r, rps in ((1, 100_000), (2, 90_000),
-                                                               (3, 110_000))]
-    cells += [cell("c-epoll", rps, 9.7, rep=r) for r, rps in ((1, 110_000), (2, 99_000),
-                                                             (3, 121_000))]
+    cells = [
+        cell("rust-epoll", rps, 9.7, rep=r) for r, rps in ((1, 100_000), (2, 90_000), (3, 110_000))
+    ]
+    cells += [
+        cell("c-epoll", rps, 9.7, rep=r) for r, rps in ((1, 110_000), (2, 99_000), (3, 121_000))
+    ]
     # zig-epoll moves both ways against the baseline: not significant.
-    cells += [cell("zig-epoll", rps, 9.7, rep=r) for r, rps in ((1, 95_000), (2, 99_000),
-                                                               (3, 110_000))]
+    cells += [
+        cell("zig-epoll", rps, 9.7, rep=r) for r, rps in ((1, 95_000), (2, 99_000), (3, 110_000))
+    ]
     rows = {r.server: r for r in build_rows(cells, baseline="rust-epoll")}
     c, zig = rows["c-epoll"], rows["zig-epoll"]
     assert c.more_requests_percent == pytest.approx(10.0)
@@ -117,11 +142,19 @@ def test_single_repetition_shows_no_interval_and_no_mark() -> None:
 
 def test_open_model_report_states_the_model_and_dropped_iterations(tmp_path: Path) -> None:
     run_dir = RunDirectory.create(tmp_path, "open")
-    run_dir.write_run({
-        "id": run_dir.path.name, "repetitions": 1, "status": "complete",
-        "profile": {"name": "smoke@100/s", "model_kind": "open", "rate": 100,
-                    "model": "open model: k6 constant-arrival-rate, 100 req/s for 4 s"},
-    })
+    run_dir.write_run(
+        {
+            "id": run_dir.path.name,
+            "repetitions": 1,
+            "status": "complete",
+            "profile": {
+                "name": "smoke@100/s",
+                "model_kind": "open",
+                "rate": 100,
+                "model": "open model: k6 constant-arrival-rate, 100 req/s for 4 s",
+            },
+        }
+    )
     slow = cell("c-epoll", 90, 0.1)
     assert slow.load is not None
     slow.load.dropped_iterations = 40
@@ -138,9 +171,18 @@ def test_open_model_report_states_the_model_and_dropped_iterations(tmp_path: Pat
 
 def test_closed_loop_report_says_latency_restates_throughput(tmp_path: Path) -> None:
     run_dir = RunDirectory.create(tmp_path, "closed")
-    run_dir.write_run({"id": run_dir.path.name, "repetitions": 1, "status": "complete",
-                       "profile": {"name": "smoke", "model_kind": "closed",
-                                   "model": "closed loop: wrk, 20 connections"}})
+    run_dir.write_run(
+        {
+            "id": run_dir.path.name,
+            "repetitions": 1,
+            "status": "complete",
+            "profile": {
+                "name": "smoke",
+                "model_kind": "closed",
+                "model": "closed loop: wrk, 20 connections",
+            },
+        }
+    )
     run_dir.write_cell(cell("c-epoll", 8_000, 1.5))
     markdown, _ = write_reports(run_dir)
     assert "**Load model of this table: closed loop: wrk, 20 connections.**" in markdown

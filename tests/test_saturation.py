@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from server_helpers import free_port
+from orch_helpers import orch, write_loopback_inventory
 
 from orchestrator.cores import CoreTicks, core_between, parse_core_ticks
 from orchestrator.errors import HostError
@@ -24,48 +22,26 @@ from orchestrator.results import CellResult, CoreCpu, ProcessCpu
 REPO = Path(__file__).resolve().parent.parent
 
 
-def loopback_inventory(base: Path) -> Path:
-    """A loopback inventory on a free port with its own workdir under `base`."""
-    inventory = base / "hosts.yaml"
-    inventory.write_text(
-        "hosts:\n  local: {connection: local}\n"
-        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, "
-        f"port: {free_port('127.0.0.1')}}}}}\n"
-        "load: {host: local, cpus: [1]}\n"
-        f"workdir: {base / 'work'}\n",
-        encoding="utf-8",
-    )
-    return inventory
-
-
 def test_idle_server_is_marked_load_bound(tmp_path: Path) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.fail("loopback mode needs two cores: one for the server, one for the load")
-    inventory = loopback_inventory(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orchestrator",
-            "run",
-            "-i",
-            str(inventory),
-            "--server",
-            "c-epoll",
-            "--profile",
-            "smoke",
-            "--duration",
-            "2s",
-            "--rate",
-            "50",
-            "--warmup",
-            "0",
-            "--out",
-            str(tmp_path / "runs"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    inventory = write_loopback_inventory(tmp_path)
+    done = orch(
+        "run",
+        "-i",
+        str(inventory),
+        "--server",
+        "c-epoll",
+        "--profile",
+        "smoke",
+        "--duration",
+        "2s",
+        "--rate",
+        "50",
+        "--warmup",
+        "0",
+        "--out",
+        str(tmp_path / "runs"),
         timeout=600,
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
