@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.compare import compare_runs
-from orchestrator.connect import open_hosts
+from orchestrator.connect import close_hosts, open_hosts
 from orchestrator.deploy import deploy
 from orchestrator.errors import HostError, UserError
 from orchestrator.inventory import describe_inventory, load_inventory
@@ -90,9 +90,7 @@ def deploy_command(
     try:
         result = deploy(inv, target, load, servers, _say)
     finally:
-        target.close()
-        if load is not target:
-            load.close()
+        close_hosts(target, load)
     _say(f"target {target.name}: {result.target_facts.summary()}")
     _say(
         f"  servers: built {', '.join(result.built) or 'nothing'}; "

@@ -45,3 +45,12 @@ def open_hosts(inv: Inventory, accept_new_host_keys: bool = False) -> tuple[Host
     target = open_host(inv, inv.target.host, accept_new_host_keys)
     load = target if inv.is_loopback else open_host(inv, inv.load.host, accept_new_host_keys)
     return target, load
+
+
+def close_hosts(target: Host, load: Host) -> None:
+    """Close both hosts (once when they are one): each stops what it started and still runs."""
+    try:
+        target.close()
+    finally:
+        if load is not target:
+            load.close()

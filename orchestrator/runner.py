@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.bench import BenchContext, HostLost, run_plan
-from orchestrator.connect import open_hosts
+from orchestrator.connect import close_hosts, open_hosts
 from orchestrator.counters import detect_interface
 from orchestrator.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
@@ -270,15 +270,6 @@ def _finish(
     run_dir.write_run(record)
 
 
-def _close(target: Host, load: Host) -> None:
-    """Close both hosts: each stops anything it started that is still running."""
-    try:
-        target.close()
-    finally:
-        if load is not target:
-            load.close()
-
-
 def execute_run(
     inv: Inventory,
     opts: RunOptions,
@@ -317,7 +308,7 @@ def execute_run(
                 _measure(ctx, record, cells, on_start, on_done)
             return run_dir
         finally:
-            _close(target, load)
+            close_hosts(target, load)
 
 
 def resume_run(
@@ -367,4 +358,4 @@ def resume_run(
             _measure(ctx, record, cells, on_start, on_done)
             return run_dir
         finally:
-            _close(target, load)
+            close_hosts(target, load)
