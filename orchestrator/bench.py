@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cores import core_between, read_core_ticks
+from orchestrator.cores import core_between
 from orchestrator.counters import Sample, cpu_between, nic_between, sample
 from orchestrator.deploy import DeployResult
 from orchestrator.errors import HostError
@@ -204,15 +204,13 @@ def run_cell(ctx: BenchContext, cell: Cell) -> CellResult:
             _run_load(ctx, ctx.profile.warmup_profile(), load_dir, cell_dir, WARMUP_PREFIX)
             _check_alive(ctx, pid, log_path, "warm-up", None)
         cores = ctx.inventory.target.cpus
-        cores_before = read_core_ticks(ctx.target, cores)
-        before = sample(ctx.target, pid, ctx.interface)
+        before = sample(ctx.target, pid, cores, ctx.interface)
         load, load_cpu = _run_load(ctx, ctx.profile, load_dir, cell_dir, "")
         _check_alive(ctx, pid, log_path, "load", load)
-        after = sample(ctx.target, pid, ctx.interface)
-        cores_after = read_core_ticks(ctx.target, cores)
+        after = sample(ctx.target, pid, cores, ctx.interface)
         exit_status = ctx.target.stop(pid)
         pid = None
-        busy = core_between(cores_before, cores_after, cores, ctx.deployed.target_facts.clock_ticks)
+        busy = core_between(before.cores, after.cores, cores, ctx.deployed.target_facts.clock_ticks)
         result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status)
         if exit_status != 0:
             tail = _log_tail(ctx.target, log_path)

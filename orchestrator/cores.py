@@ -1,8 +1,10 @@
 """How busy the server's pinned cores were, from the target's /proc/stat.
 
-The server's own CPU time (/proc/PID/stat) leaves out network-stack work that the kernel
-does on its core in softirq context, which on loopback is a tenth or more of the core;
-the cores' own counters include it (and any other process that ran there).
+The busy share of the server's pinned core is what shows saturation: idle time there means
+the server waited for requests. The process's own CPU time (/proc/PID/stat) may or may
+not include the softirq network work done on its core (it does without IRQ time
+accounting, as on Debian's kernels); the core's counters always do, together with any
+other process that ran there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.errors import HostError
-from orchestrator.hosts import Host
 from orchestrator.results import CoreCpu
 
 # /proc/stat columns after the `cpuN` label, in order.
@@ -44,11 +45,6 @@ def parse_core_ticks(text: str, cpus: Sequence[int]) -> CoreTicks:
         raise HostError(f"/proc/stat has no line for {missing}")
     busy = sum(totals[n] for n in ("user", "nice", "system", "irq", "softirq"))
     return CoreTicks(busy, totals["softirq"], totals["idle"] + totals["iowait"], totals["steal"])
-
-
-def read_core_ticks(host: Host, cpus: Sequence[int]) -> CoreTicks:
-    """The pinned cores' counters on `host` now."""
-    return parse_core_ticks(host.read_text("/proc/stat"), cpus)
 
 
 def core_between(

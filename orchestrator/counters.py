@@ -1,12 +1,14 @@
-"""Counters sampled around the load: server CPU time (/proc) and NIC packets (/sys)."""
+"""Counters sampled around the load: server and core CPU time (/proc), NIC packets (/sys)."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.cores import CoreTicks, parse_core_ticks
 from orchestrator.errors import HostError
 from orchestrator.hosts import Host
 from orchestrator.results import NicCounters, ProcessCpu
@@ -16,11 +18,12 @@ NIC_FIELDS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
 
 @dataclass(frozen=True)
 class Sample:
-    """Server CPU ticks and NIC counters read at one moment on the target."""
+    """Server CPU ticks, its cores' ticks and NIC counters read at one moment on the target."""
 
     monotonic: float
     utime_ticks: int
     stime_ticks: int
+    cores: CoreTicks
     nic: dict[str, int]
 
 
@@ -31,9 +34,12 @@ def parse_proc_stat(text: str) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])
 
 
-def sample(host: Host, pid: int, interface: str | None) -> Sample:
-    """Read the server's CPU ticks and the interface counters in one command."""
-    parts = [f"cat /proc/{pid}/stat"]
+def sample(host: Host, pid: int, cpus: Sequence[int], interface: str | None) -> Sample:
+    """Read the server's CPU ticks, its pinned cores' ticks and the interface counters.
+
+    One command, so a remote target costs one round trip and all counters share a moment.
+    """
+    parts = [f"cat /proc/{pid}/stat", "grep '^cpu[0-9]' /proc/stat"]
     if interface:
         base = f"/sys/class/net/{shlex.quote(interface)}/statistics"
         parts += [f"cat {base}/{name}" for name in NIC_FIELDS]
@@ -44,10 +50,13 @@ def sample(host: Host, pid: int, interface: str | None) -> Sample:
             + (f" / interface {interface}" if interface else "")
             + f": {out.stderr.strip() or 'process gone'}"
         )
-    lines = out.stdout.splitlines()
-    utime, stime = parse_proc_stat(lines[0])
-    nic = {name: int(value) for name, value in zip(NIC_FIELDS, lines[1:], strict=False)}
-    return Sample(time.monotonic(), utime, stime, nic)
+    first, *rest = out.stdout.splitlines()
+    utime, stime = parse_proc_stat(first)
+    core_lines = [line for line in rest if line.startswith("cpu")]
+    nic_lines = [line for line in rest if not line.startswith("cpu")]
+    cores = parse_core_ticks("\n".join(core_lines), cpus)
+    nic = {name: int(value) for name, value in zip(NIC_FIELDS, nic_lines, strict=False)}
+    return Sample(time.monotonic(), utime, stime, cores, nic)
 
 
 def cpu_between(before: Sample, after: Sample, clock_ticks: int) -> ProcessCpu:
