@@ -12,19 +12,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator.compare import compare_runs
-from orchestrator.connect import close_hosts, open_hosts
-from orchestrator.deploy import deploy
+from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import HostError, UserError
+from orchestrator.hosts.connect import close_hosts, open_hosts
 from orchestrator.inventory import describe_inventory, load_inventory
-from orchestrator.lab_cli import lab_app
-from orchestrator.loadgen.driver import LOAD_TOOL_NAMES, check_combination
-from orchestrator.profiles import PROFILES, resolve_profile
-from orchestrator.progress import RunProgress
-from orchestrator.report import REPORT_FILES, write_reports
-from orchestrator.results import RunDirectory
-from orchestrator.resume import plan_resumption
-from orchestrator.runner import (
+from orchestrator.lab.cli import lab_app
+from orchestrator.load.points import PROFILES, resolve_profile
+from orchestrator.load.tool import LOAD_TOOL_NAMES, check_combination
+from orchestrator.report.compare import compare_runs
+from orchestrator.report.markdown import REPORT_FILES, write_reports
+from orchestrator.results.cell import RunDirectory
+from orchestrator.run.execute import (
     DEFAULT_BASELINE,
     Interrupted,
     RunInterrupted,
@@ -34,6 +32,8 @@ from orchestrator.runner import (
     execute_run,
     resume_run,
 )
+from orchestrator.run.progress import RunProgress
+from orchestrator.run.resume import plan_resumption
 from orchestrator.servers import MATRICES, select_servers
 
 app = typer.Typer(

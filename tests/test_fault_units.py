@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cpus import format_cpu_list
+from orchestrator.deploy.cpus import format_cpu_list
 from orchestrator.errors import UserError
-from orchestrator.hosts import describe_exit
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.profiles import profile_from_record, resolve_profile
-from orchestrator.report import render_markdown
-from orchestrator.results import CellResult, RunDirectory
-from orchestrator.resume import plan_resumption
+from orchestrator.hosts.base import describe_exit
+from orchestrator.load.points import profile_from_record, resolve_profile
+from orchestrator.load.result import LoadResult
+from orchestrator.report.markdown import render_markdown
+from orchestrator.results.cell import CellResult, RunDirectory
+from orchestrator.run.resume import plan_resumption
 
 INVENTORY = {
     "hosts": {"local": {"connection": "local"}},

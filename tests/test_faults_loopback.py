@@ -31,7 +31,7 @@ from fault_helpers import (
 from orch_helpers import orch
 from server_helpers import free_port
 
-from orchestrator.cpus import format_cpu_list
+from orchestrator.deploy.cpus import format_cpu_list
 
 SERVERS = ("--server", "c-epoll", "--server", "c-io_uring")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import HostError
-from orchestrator.loadgen.k6 import k6_command, k6_environment, parse_k6_summary
-from orchestrator.profiles import PROFILES, resolve_profile
+from orchestrator.load.k6 import k6_command, k6_environment, parse_k6_summary
+from orchestrator.load.points import PROFILES, resolve_profile
 
 DATA = Path(__file__).parent / "data" / "k6-summary.json"
 

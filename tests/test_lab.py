@@ -23,11 +23,11 @@ from lab_helpers import leftovers as _leftovers
 from lab_helpers import processes_in as _processes_in
 from orch_helpers import orch
 
-from orchestrator.connect import open_hosts
 from orchestrator.errors import HostError
+from orchestrator.hosts.connect import open_hosts
+from orchestrator.hosts.ssh import SshHost
 from orchestrator.inventory import load_inventory
-from orchestrator.lab import BRIDGE, ROLES, _new_key
-from orchestrator.ssh_host import SshHost
+from orchestrator.lab.lab import BRIDGE, ROLES, _new_key
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.plan import build_plan
-from orchestrator.profiles import PROFILES, parse_duration, resolve_profile
+from orchestrator.load.points import PROFILES, parse_duration, resolve_profile
+from orchestrator.run.plan import build_plan
 from orchestrator.servers import ALL_SERVERS, ServerSpec, select_servers
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from orch_helpers import orch, write_loopback_inventory
 
-from orchestrator.plots import write_plots
-from orchestrator.report import Row
+from orchestrator.report.markdown import Row
+from orchestrator.report.plots import write_plots
 
 REPO = Path(__file__).resolve().parent.parent
 PLOTS = ("requests.svg", "requests.png", "latency.svg", "latency.png")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.report import build_rows, markdown_table, write_reports
-from orchestrator.results import CellResult, NicCounters, ProcessCpu, RunDirectory
+from orchestrator.load.result import LoadResult
+from orchestrator.report.markdown import build_rows, markdown_table, write_reports
+from orchestrator.results.cell import CellResult, NicCounters, ProcessCpu, RunDirectory
 
 
 def cell(

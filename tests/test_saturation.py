@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from orch_helpers import orch, write_loopback_inventory
 
-from orchestrator.cores import CoreTicks, core_between, parse_core_ticks
 from orchestrator.errors import HostError
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.report import build_rows
-from orchestrator.results import CellResult, CoreCpu, ProcessCpu
+from orchestrator.load.result import LoadResult
+from orchestrator.report.markdown import build_rows
+from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
+from orchestrator.run.cores import CoreTicks, core_between, parse_core_ticks
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,7 @@ import paramiko
 import pytest
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.inventory import HostSpec
-from orchestrator.ssh_host import (
+from orchestrator.hosts.ssh import (
     PID_MARK,
     SshHost,
     background_script,
@@ -36,6 +35,7 @@ from orchestrator.ssh_host import (
     split_wrapped,
     stop_script,
 )
+from orchestrator.inventory import HostSpec
 
 NASTY = [
     "plain",

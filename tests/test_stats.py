@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from orchestrator.stats import (
+from orchestrator.results.stats import (
     METHOD_NONE,
     METHOD_ORDER,
     METHOD_T,

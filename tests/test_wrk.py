@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.loadgen.driver import LoadTool, check_combination
-from orchestrator.loadgen.wrk import (
+from orchestrator.load.points import PROFILES, resolve_profile
+from orchestrator.load.tool import LoadTool, check_combination
+from orchestrator.load.wrk import (
     parse_wrk_output,
     threads_for,
     wrk_command,
     wrk_connections,
     wrk_seconds,
 )
-from orchestrator.profiles import PROFILES, resolve_profile
 
 DATA = Path(__file__).parent / "data"
 # `wrk --threads 1 --connections 20 --duration 2s --script wrk/orch.lua URL`

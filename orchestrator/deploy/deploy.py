@@ -8,15 +8,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.cpus import check_cpus_present
+from orchestrator.deploy.cpus import check_cpus_present
+from orchestrator.deploy.facts import HostFacts, collect_facts
+from orchestrator.deploy.sync import SyncReport, sync_tree
+from orchestrator.deploy.toolchains import check_toolchains, zig_command
 from orchestrator.errors import UserError
-from orchestrator.facts import HostFacts, collect_facts
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 from orchestrator.paths import project_root
 from orchestrator.servers import ServerSpec
-from orchestrator.sync import SyncReport, sync_tree
-from orchestrator.toolchains import check_toolchains, zig_command
 
 BUILD_TIMEOUT_SECONDS = 1800.0
 

@@ -7,7 +7,7 @@ import shlex
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 
 # One shell script, so a remote host costs one round trip. Each line is `key=value`.
 _FACTS_SCRIPT = r"""

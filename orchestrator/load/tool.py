@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts import CommandResult
-from orchestrator.loadgen import k6, wrk
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.profiles import Profile
+from orchestrator.hosts.base import CommandResult
+from orchestrator.load import k6, wrk
+from orchestrator.load.points import Profile
+from orchestrator.load.result import LoadResult
 
 LOAD_TOOL_NAMES = ("k6", "wrk", "wrk-pipelined")
 K6_THRESHOLDS_CROSSED = 99  # k6's exit status when thresholds fail; its summary is valid

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from orchestrator.errors import HostError
-from orchestrator.hosts import Host
-from orchestrator.plan import Cell
-from orchestrator.results import RunDirectory, write_json_atomic
+from orchestrator.hosts.base import Host
+from orchestrator.results.cell import RunDirectory, write_json_atomic
+from orchestrator.run.plan import Cell
 
 RECORD_FILE = "server-process.json"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orchestrator.report import NOT_SIGNIFICANT, Row, build_rows
-from orchestrator.results import CellResult, RunDirectory
-from orchestrator.stats import Estimate, describe_method, welch_ratio_ci
+from orchestrator.report.markdown import NOT_SIGNIFICANT, Row, build_rows
+from orchestrator.results.cell import CellResult, RunDirectory
+from orchestrator.results.stats import Estimate, describe_method, welch_ratio_ci
 
 Metric = Callable[[CellResult], float | None]
 

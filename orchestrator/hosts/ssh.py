@@ -30,7 +30,13 @@ from typing import Any
 import paramiko
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts import STOP_GRACE_SECONDS, CommandResult, Host, _failure_message, pinned
+from orchestrator.hosts.base import (
+    STOP_GRACE_SECONDS,
+    CommandResult,
+    Host,
+    _failure_message,
+    pinned,
+)
 from orchestrator.inventory import HostSpec
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"

@@ -9,20 +9,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cores import core_between
-from orchestrator.counters import Sample, cpu_between, nic_between, sample
-from orchestrator.deploy import DeployResult
+from orchestrator.deploy.deploy import DeployResult
 from orchestrator.errors import HostError
-from orchestrator.hosts import STOP_GRACE_SECONDS, Host, describe_exit
+from orchestrator.hosts.base import STOP_GRACE_SECONDS, Host, describe_exit
 from orchestrator.inventory import Inventory
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.loadgen.driver import LoadTool
-from orchestrator.loadgen.k6 import SUMMARY_FILE
-from orchestrator.orphans import forget_server, record_server
-from orchestrator.plan import Cell
-from orchestrator.ports import port_in_use, wait_port_free
-from orchestrator.profiles import Profile
-from orchestrator.results import CellResult, CoreCpu, LoadCpu, RunDirectory, utc_now, write_atomic
+from orchestrator.load.k6 import SUMMARY_FILE
+from orchestrator.load.points import Profile
+from orchestrator.load.result import LoadResult
+from orchestrator.load.tool import LoadTool
+from orchestrator.results.cell import (
+    CellResult,
+    CoreCpu,
+    LoadCpu,
+    RunDirectory,
+    utc_now,
+    write_atomic,
+)
+from orchestrator.run.cores import core_between
+from orchestrator.run.counters import Sample, cpu_between, nic_between, sample
+from orchestrator.run.orphans import forget_server, record_server
+from orchestrator.run.plan import Cell
+from orchestrator.run.ports import port_in_use, wait_port_free
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02

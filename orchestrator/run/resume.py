@@ -8,10 +8,10 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory, parse_inventory
-from orchestrator.plan import Cell
-from orchestrator.profiles import profile_from_record
-from orchestrator.results import RUN_FILE, RunDirectory
-from orchestrator.runner import RunOptions
+from orchestrator.load.points import profile_from_record
+from orchestrator.results.cell import RUN_FILE, RunDirectory
+from orchestrator.run.execute import RunOptions
+from orchestrator.run.plan import Cell
 from orchestrator.servers import server_by_name
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.lab import DEFAULT_DIR, DEFAULT_HOSTS_FILE, lab_down, lab_status, lab_up
+from orchestrator.lab.lab import DEFAULT_DIR, DEFAULT_HOSTS_FILE, lab_down, lab_status, lab_up
 
 lab_app = typer.Typer(
     no_args_is_help=True,

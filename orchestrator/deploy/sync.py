@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 
 # Build outputs are made on the host itself; they are never copied or deleted.
 EXCLUDED_DIRS = ("bin", "rust/target", "zig/zig-out", "zig/.zig-cache", "zig/zig-cache")

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from orchestrator.errors import HostError
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.profiles import Profile, k6_duration
+from orchestrator.load.points import Profile, k6_duration
+from orchestrator.load.result import LoadResult
 
 SCRIPT = "k6/simple.js"
 SUMMARY_FILE = "k6-summary.json"

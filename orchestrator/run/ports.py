@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 
 POLL_SECONDS = 0.02

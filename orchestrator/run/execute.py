@@ -14,21 +14,21 @@ from types import FrameType
 from typing import Any
 
 from orchestrator import __version__
-from orchestrator.bench import BenchContext, HostLost, run_plan
-from orchestrator.connect import close_hosts, open_hosts
-from orchestrator.counters import detect_interface
-from orchestrator.deploy import DeployResult, deploy
+from orchestrator.deploy.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
+from orchestrator.hosts.connect import close_hosts, open_hosts
 from orchestrator.inventory import Inventory
-from orchestrator.loadgen import wrk
-from orchestrator.loadgen.driver import LoadTool, check_combination
-from orchestrator.orphans import stop_orphans
+from orchestrator.load import wrk
+from orchestrator.load.points import Profile
+from orchestrator.load.tool import LoadTool, check_combination
 from orchestrator.paths import project_root
-from orchestrator.plan import Cell, build_plan
-from orchestrator.ports import port_in_use, wait_port_free
-from orchestrator.profiles import Profile
-from orchestrator.results import CellResult, RunDirectory, utc_now
+from orchestrator.results.cell import CellResult, RunDirectory, utc_now
+from orchestrator.run.cell import BenchContext, HostLost, run_plan
+from orchestrator.run.counters import detect_interface
+from orchestrator.run.orphans import stop_orphans
+from orchestrator.run.plan import Cell, build_plan
+from orchestrator.run.ports import port_in_use, wait_port_free
 from orchestrator.servers import ServerSpec
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)

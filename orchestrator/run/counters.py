@@ -8,10 +8,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.cores import CoreTicks, parse_core_ticks
 from orchestrator.errors import HostError
-from orchestrator.hosts import Host
-from orchestrator.results import NicCounters, ProcessCpu
+from orchestrator.hosts.base import Host
+from orchestrator.results.cell import NicCounters, ProcessCpu
+from orchestrator.run.cores import CoreTicks, parse_core_ticks
 
 NIC_FIELDS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-from orchestrator.loadgen.base import LoadResult
-from orchestrator.profiles import Profile
+from orchestrator.load.points import Profile
+from orchestrator.load.result import LoadResult
 
 SCRIPT = "wrk/orch.lua"
 OUTPUT_FILE = "wrk-output.txt"

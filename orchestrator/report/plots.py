@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from orchestrator.report import Row
+from orchestrator.report.markdown import Row
 from orchestrator.servers import APIS
 
 FORMATS = ("svg", "png")

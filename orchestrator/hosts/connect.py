@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.errors import UserError
-from orchestrator.hosts import Host, LocalHost
+from orchestrator.hosts.base import Host, LocalHost
 from orchestrator.inventory import Inventory
 
 
@@ -13,7 +13,7 @@ def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> 
     accept_new_host_keys: trust and record keys of hosts not yet in known_hosts (never a
     changed key); the inventory's own setting of the same name also allows it.
     """
-    from orchestrator.ssh_host import SshHost
+    from orchestrator.hosts.ssh import SshHost
 
     spec = inv.hosts[name]
     if spec.connection == "local":

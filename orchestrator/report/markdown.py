@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from orchestrator.results import CellResult, RunDirectory, write_atomic
-from orchestrator.servers import ALL_SERVERS, LANGUAGE_LABELS
-from orchestrator.stats import (
+from orchestrator.results.cell import CellResult, RunDirectory, write_atomic
+from orchestrator.results.stats import (
     Estimate,
     coefficient_of_variation,
     describe_method,
     median_ci,
     paired_ratio_ci,
 )
+from orchestrator.servers import ALL_SERVERS, LANGUAGE_LABELS
 
 # Below this share of its core the server was waiting for requests: the load tool set req/s.
 SATURATION_THRESHOLD = 0.90
@@ -532,7 +532,7 @@ REPORT_FILES = {"md": "report.md", "csv": "results.csv", "json": "results.json"}
 
 def write_reports(run_dir: RunDirectory, baseline: str | None = None) -> tuple[str, list[Row]]:
     """Render report.md, results.csv, results.json and the plots from what is on disk."""
-    from orchestrator.plots import write_plots  # matplotlib is slow to import
+    from orchestrator.report.plots import write_plots  # matplotlib is slow to import
 
     run = run_dir.read_run()
     cells = run_dir.read_cells()

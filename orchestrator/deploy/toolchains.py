@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 from orchestrator.servers import ServerSpec
 
 ZIG_VERSION = "0.14.1"

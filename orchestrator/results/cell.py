@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import UserError
-from orchestrator.loadgen.base import LoadResult
+from orchestrator.load.result import LoadResult
 
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts import Host
+from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory, parse_cpu_list
 
 # Online CPUs, then the ones this login may use (a container's cpuset, a taskset parent):

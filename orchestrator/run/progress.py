@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestrator.plan import Cell
-from orchestrator.report import SATURATION_THRESHOLD
-from orchestrator.results import CellResult
+from orchestrator.report.markdown import SATURATION_THRESHOLD
+from orchestrator.results.cell import CellResult
+from orchestrator.run.plan import Cell
 
 
 class RunProgress:
