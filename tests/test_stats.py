@@ -24,14 +24,29 @@ from orchestrator.results.stats import (
 E = math.e
 
 
-def test_t_quantiles_from_the_table_and_between_rows() -> None:
-    assert t_quantile_975(1) == pytest.approx(12.7062)
-    assert t_quantile_975(2) == pytest.approx(4.3027)
-    assert t_quantile_975(30) == pytest.approx(2.0423)
-    # df 2.5 lies 60% of the way from df 2 to df 3 in 1/df: (1/2 - 1/2.5) / (1/2 - 1/3) = 0.6
-    assert t_quantile_975(2.5) == pytest.approx(4.3027 + 0.6 * (3.1824 - 4.3027))
-    # df 45 lies a third of the way from df 40 to df 60 in 1/df
-    assert t_quantile_975(45) == pytest.approx(2.0211 + (2.0003 - 2.0211) / 3)
+def _t_cdf(x: float, df: float, steps: int = 20_000) -> float:
+    """P(T <= x) for x >= 0 by Simpson's rule on the t density: independent of scipy."""
+    scale = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
+
+    def density(t: float) -> float:
+        return scale * (1 + t * t / df) ** (-(df + 1) / 2)
+
+    h = x / steps
+    total = density(0.0) + density(x)
+    total += sum((4 if i % 2 else 2) * density(i * h) for i in range(1, steps))
+    return 0.5 + total * h / 3
+
+
+def test_t_quantiles_match_the_published_table_and_the_density() -> None:
+    # Published two-sided 95% values (e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.2).
+    for df, value in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (10, 2.2281), (30, 2.0423)):
+        assert t_quantile_975(df) == pytest.approx(value, abs=1e-4)
+    # Closed forms: df 1 is Cauchy, tan(0.475 pi); df 2 is (2p-1) / sqrt(2p(1-p)).
+    assert t_quantile_975(1) == pytest.approx(math.tan(0.475 * math.pi))
+    assert t_quantile_975(2) == pytest.approx(0.95 / math.sqrt(2 * 0.975 * 0.025))
+    # Fractional df (Welch): the quantile's cumulative probability, integrated by hand.
+    for df in (2.5, 7.3, 45.0):
+        assert _t_cdf(t_quantile_975(df), df) == pytest.approx(0.975, abs=1e-6)
     assert t_quantile_975(1e12) == pytest.approx(1.96, abs=1e-4)
     with pytest.raises(ValueError):
         t_quantile_975(0.5)

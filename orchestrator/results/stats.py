@@ -21,7 +21,6 @@ t interval of the difference of mean logarithms.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,16 +28,6 @@ from statistics import fmean, median, stdev
 
 CONFIDENCE = 0.95
 MIN_ORDER_STATISTIC_N = 6
-
-# Two-sided 95% quantiles of Student's t (t_{0.975, df}) for df = 1..30.
-_T_975 = (
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-)  # fmt: skip
-# Beyond 30, the classic table rows, interpolated linearly in 1/df (inf -> 1/df = 0).
-_T_975_LARGE = ((30.0, 2.0423), (40.0, 2.0211), (60.0, 2.0003), (120.0, 1.9799))
-_Z_975 = 1.9600
 
 METHOD_NONE = "none"
 METHOD_T = "t"
@@ -70,28 +59,21 @@ class Estimate:
 
 
 def t_quantile_975(df: float) -> float:
-    """Student's t 97.5% quantile for `df` degrees of freedom (fractional df interpolated)."""
+    """Student's t 97.5% quantile for `df` degrees of freedom (fractional df too, as
+    Welch's interval has them)."""
     if df < 1:
         raise ValueError("degrees of freedom must be at least 1")
-    if df <= 30:
-        low = math.floor(df)
-        if low == df or low == 30:
-            return _T_975[low - 1]
-        # Between integer rows, interpolate in 1/df as printed tables advise.
-        frac = (1 / low - 1 / df) / (1 / low - 1 / (low + 1))
-        return _T_975[low - 1] + frac * (_T_975[low] - _T_975[low - 1])
-    rows = (*_T_975_LARGE, (math.inf, _Z_975))
-    for (df_a, t_a), (df_b, t_b) in itertools.pairwise(rows):
-        if df <= df_b:
-            inv_b = 0.0 if math.isinf(df_b) else 1 / df_b
-            frac = (1 / df_a - 1 / df) / (1 / df_a - inv_b)
-            return t_a + frac * (t_b - t_a)
-    return _Z_975
+    # scipy.stats takes about a second to import; only reports need it.
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(0.975, df))
 
 
 def binomial_tail(n: int, k: int) -> float:
     """P(B <= k) for B ~ Binomial(n, 1/2)."""
-    return sum(math.comb(n, i) for i in range(k + 1)) / (1 << n)
+    from scipy.stats import binom
+
+    return float(binom.cdf(k, n, 0.5))
 
 
 def median_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float] | None:
