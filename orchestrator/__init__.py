@@ -1,3 +1,3 @@
 """orch: runs the epoll vs io_uring server benchmark with the load tool kept apart."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

