@@ -5,6 +5,8 @@
 //   ORCH_STAGES    JSON list of {duration, target} ramping stages (default: the seed's)
 //   ORCH_RATE      when set, an open model: constant arrival rate of ORCH_RATE req/s for
 //                  ORCH_DURATION with up to ORCH_MAX_VUS VUs, instead of ramping VUs
+//   ORCH_VUS       when set (and ORCH_RATE is not), a closed loop of ORCH_VUS constant VUs
+//                  for ORCH_DURATION
 import http from 'k6/http';
 
 const SEED_STAGES = [
@@ -32,6 +34,13 @@ function scenario() {
       duration: __ENV.ORCH_DURATION || '30s',
       preAllocatedVUs: Number(__ENV.ORCH_MAX_VUS || 500),
       maxVUs: Number(__ENV.ORCH_MAX_VUS || 500),
+    };
+  }
+  if (__ENV.ORCH_VUS) {
+    return {
+      executor: 'constant-vus',
+      vus: Number(__ENV.ORCH_VUS),
+      duration: __ENV.ORCH_DURATION || '30s',
     };
   }
   return { executor: 'ramping-vus', startVUs: 0, stages: STAGES };

@@ -24,6 +24,9 @@ from typing import Any
 from orch_helpers import ORCH, REPO, no_core_dumps
 from server_helpers import SERVER_NAMES
 
+from orchestrator.results.record import RunRecord
+from orchestrator.results.rundir import RunDirectory
+
 LOAD_TOOLS = ("k6", "wrk")
 # Short cells: the faults need a load that runs, not a measurement worth keeping.
 SHORT = ("--profile", "smoke", "--duration", "3s", "--vus", "10", "--warmup", "0")
@@ -199,10 +202,28 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def cell_path(run_dir: Path, key: str) -> Path:
+    """The folder of cell `server/repetition` in a run of one load point."""
+    server, repetition = key.split("/")
+    found = sorted((run_dir / "cells" / server).glob(f"*/{repetition}"))
+    assert len(found) == 1, f"{key}: {found}"
+    return found[0]
+
+
+def cell_glob(server: str, repetition: int) -> str:
+    """A glob below a results folder matching the result.json of one cell."""
+    return f"*/cells/{server}/*/{repetition}/result.json"
+
+
 def cell_result(run_dir: Path, key: str) -> dict[str, Any]:
     """result.json of cell `server/repetition`."""
-    data: dict[str, Any] = read_json(run_dir / "cells" / key / "result.json")
+    data: dict[str, Any] = read_json(cell_path(run_dir, key) / "result.json")
     return data
+
+
+def read_record(run_dir: Path) -> RunRecord:
+    """The run's run.json, typed."""
+    return RunDirectory.open(run_dir).read_run()
 
 
 class ResettingListener:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from orch_helpers import orch, write_loopback_inventory
 
+from orchestrator.results.rundir import RunDirectory
+
 REPO = Path(__file__).resolve().parent.parent
 SIX = ["c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring"]
 
@@ -62,12 +64,12 @@ def test_smoke_run_full_matrix(loopback_inventory: Path, tmp_path: Path) -> None
         assert row["requests_per_second"] > 0, name
         assert row["failed_requests"] == 0, name
         assert row["requests_per_cpu_second"] > 0, name
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    assert run["status"] == "complete"
-    assert run["interface"] == "lo"
-    assert run["plan"] == [f"{name}/1" for name in SIX]
+    run = RunDirectory.open(run_dir).read_run()
+    assert run.status == "complete"
+    assert run.interface == "lo"
+    assert [run.cell_label(key) for key in run.plan] == [f"{name}/1" for name in SIX]
     for name in SIX:
-        cell_dir = run_dir / "cells" / name / "1"
+        cell_dir = run_dir / "cells" / name / run.points[0].key / "1"
         assert (cell_dir / "k6-summary.json").is_file()
         assert "listening on 127.0.0.1:" in (cell_dir / "server.log").read_text(encoding="utf-8")
         cell = json.loads((cell_dir / "result.json").read_text(encoding="utf-8"))

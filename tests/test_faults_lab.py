@@ -19,6 +19,8 @@ from fault_helpers import (
     SHORT,
     Background,
     background,
+    cell_glob,
+    cell_path,
     cell_result,
     count_left,
     kill_by_pid,
@@ -27,6 +29,7 @@ from fault_helpers import (
     orch_processes,
     processes,
     read_json,
+    read_record,
     wait_for,
 )
 from lab_helpers import Lab, running_lab
@@ -125,12 +128,12 @@ def test_sshd_session_killed_mid_load_fails_the_cell_and_orch_reconnects(
     assert "; reconnected and stopped it (PID " in lost["error"]
     assert lost["server_exit_status"] == 0  # the target's server was stopped cleanly
     assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"  # over the new connection
-    assert read_json(run_dir / "run.json")["status"] == "complete"
+    assert read_record(run_dir).status == "complete"
     assert _left(lab, "sshd session killed") == {TARGET.namespace: 0, LOAD.namespace: 0}
 
 
 def _wait_second_cell_loading(lab: Lab, out: Path, run: Background) -> None:
-    first = "*/cells/c-epoll/1/result.json"
+    first = cell_glob("c-epoll", 1)
     wait_for("the c-epoll/1 result", lambda: list(out.glob(first)), 60, run)
     wait_for("k6 of c-epoll/2", lambda: _k6_in_load(lab), 30, run)
 
@@ -144,16 +147,16 @@ def test_sigterm_stops_both_hosts_and_resume_finishes_over_ssh(lab: Lab, tmp_pat
     assert code == 128 + signal.SIGTERM, run.output()
     assert _left(lab, "SIGTERM over SSH") == {TARGET.namespace: 0, LOAD.namespace: 0}
     run_dir = one_run_dir(out)
-    assert read_json(run_dir / "run.json")["status"] == "interrupted"
-    kept = (run_dir / "cells" / "c-epoll" / "1" / "result.json").read_bytes()
+    assert read_record(run_dir).status == "interrupted"
+    kept = (cell_path(run_dir, "c-epoll/1") / "result.json").read_bytes()
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resuming {run_dir}: 1 of 2 cells missing (c-epoll/2)" in resumed.stdout
-    assert (run_dir / "cells" / "c-epoll" / "1" / "result.json").read_bytes() == kept
-    record = read_json(run_dir / "run.json")
-    assert record["status"] == "complete"
-    assert record["facts"]["target"]["hostname"] == TARGET.hostname
+    assert (cell_path(run_dir, "c-epoll/1") / "result.json").read_bytes() == kept
+    record = read_record(run_dir)
+    assert record.status == "complete"
+    assert record.facts.target.hostname == TARGET.hostname
     assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
     assert _left(lab, "resume over SSH") == {TARGET.namespace: 0, LOAD.namespace: 0}
 
@@ -192,8 +195,8 @@ def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
         f"{LOAD.namespace} ({LOAD.address}): SSH connection lost while running "
     ), lost["error"]
     assert "could not reconnect to stop it" in lost["error"]
-    record = read_json(run_dir / "run.json")
-    assert record["status"] == "stopped" and LOAD.namespace in record["stop_reason"]
+    record = read_record(run_dir)
+    assert record.status == "stopped" and LOAD.namespace in (record.stop_reason or "")
     assert "stopped early" in (run_dir / "report.md").read_text(encoding="utf-8")
     assert left == {TARGET.namespace: 0, LOAD.namespace: 0}
 
@@ -203,7 +206,7 @@ def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
         "orch: 1 of 2 cells failed: c-epoll/1 (see Failed cells in the report)"
     )
     assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
-    assert read_json(run_dir / "run.json")["status"] == "complete"
+    assert read_record(run_dir).status == "complete"
     assert _left(lab, "resume after link cut") == {TARGET.namespace: 0, LOAD.namespace: 0}
 
 
@@ -220,7 +223,7 @@ def test_kill_9_of_orch_then_resume_stops_the_orphaned_server(lab: Lab, tmp_path
     run_dir = one_run_dir(out)
     for path in sorted(run_dir.rglob("*.json")):
         read_json(path)  # every JSON file on disk is whole
-    orphan = read_json(run_dir / "cells" / "c-epoll" / "1" / "server-process.json")
+    orphan = read_json(cell_path(run_dir, "c-epoll/1") / "server-process.json")
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -228,5 +231,5 @@ def test_kill_9_of_orch_then_resume_stops_the_orphaned_server(lab: Lab, tmp_path
         f"stopped c-epoll (PID {orphan['pid']}), left running on {TARGET.namespace} by an orch "
         "that was killed"
     ) in resumed.stdout
-    assert read_json(run_dir / "run.json")["status"] == "complete"
+    assert read_record(run_dir).status == "complete"
     assert _left(lab, "resume after kill -9 over SSH") == {TARGET.namespace: 0, LOAD.namespace: 0}

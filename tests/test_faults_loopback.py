@@ -21,11 +21,14 @@ from fault_helpers import (
     Background,
     ResettingListener,
     background,
+    cell_glob,
+    cell_path,
     cell_result,
     count_left,
     one_run_dir,
     orch_processes,
     read_json,
+    read_record,
     wait_for,
 )
 from orch_helpers import orch
@@ -109,7 +112,7 @@ def test_server_crash_and_a_taken_port_fail_only_their_cells(
         try:
             wait_for(
                 "the c-io_uring/1 result",
-                lambda: list(out.glob("*/cells/c-io_uring/1/result.json")),
+                lambda: list(out.glob(cell_glob("c-io_uring", 1))),
                 60,
                 run,
             )
@@ -234,7 +237,7 @@ def test_k6_killed_mid_load_fails_its_cell_and_the_run_goes_on(
     assert killed["status"] == "failed"
     assert killed["error"].startswith("k6 load pass on local was killed by SIGKILL (signal 9): ")
     assert killed["server_exit_status"] == 0  # the server was fine and stopped cleanly
-    assert (run_dir / "cells" / "c-epoll" / "1" / "k6-output.txt").is_file()
+    assert (cell_path(run_dir, "c-epoll/1") / "k6-output.txt").is_file()
     assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "- c-epoll repetition 1: k6 load pass on local was killed by SIGKILL" in report
@@ -243,9 +246,7 @@ def test_k6_killed_mid_load_fails_its_cell_and_the_run_goes_on(
 
 def _wait_second_cell_loading(loopback: Loopback, out: Path, run: Background) -> None:
     """Until c-epoll/1 is on disk and c-io_uring/1's server and k6 run."""
-    wait_for(
-        "the c-epoll/1 result", lambda: list(out.glob("*/cells/c-epoll/1/result.json")), 60, run
-    )
+    wait_for("the c-epoll/1 result", lambda: list(out.glob(cell_glob("c-epoll", 1))), 60, run)
     wait_for("c-io_uring", lambda: _server_pid(loopback, "c-io_uring"), 30, run)
     wait_for("k6", lambda: _k6_pid(loopback), 30, run)
 
@@ -266,20 +267,20 @@ def test_sigterm_keeps_finished_cells_and_resume_runs_only_the_rest(
         f"(finish with: orch run --resume {run_dir})"
     )
     assert loopback.left("SIGTERM") == {"local": 0}
-    record = read_json(run_dir / "run.json")
-    assert (record["status"], record["interrupted_by"]) == ("interrupted", "SIGTERM")
-    kept = (run_dir / "cells" / "c-epoll" / "1" / "result.json").read_bytes()
+    record = read_record(run_dir)
+    assert (record.status, record.interrupted_by) == ("interrupted", "SIGTERM")
+    kept = (cell_path(run_dir, "c-epoll/1") / "result.json").read_bytes()
     assert json.loads(kept)["status"] == "ok"
-    assert not (run_dir / "cells" / "c-io_uring" / "1" / "result.json").exists()
+    assert not list(run_dir.glob("cells/c-io_uring/*/1/result.json"))
     assert "was interrupted (SIGTERM)" in (run_dir / "report.md").read_text(encoding="utf-8")
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"resuming {run_dir}: 1 of 2 cells missing (c-io_uring/1)" in resumed.stdout
-    assert (run_dir / "cells" / "c-epoll" / "1" / "result.json").read_bytes() == kept
-    record = read_json(run_dir / "run.json")
-    assert record["status"] == "complete" and "interrupted_by" not in record
-    assert [r["cells"] for r in record["resumed"]] == [["c-io_uring/1"]]
+    assert (cell_path(run_dir, "c-epoll/1") / "result.json").read_bytes() == kept
+    record = read_record(run_dir)
+    assert record.status == "complete" and record.interrupted_by is None
+    assert [[record.cell_label(k) for k in r.cells] for r in record.resumed] == [["c-io_uring/1"]]
     rows = read_json(run_dir / "results.json")["rows"]
     assert sorted((r["server"], r["repetitions_ok"]) for r in rows) == [
         ("c-epoll", 1),
@@ -312,12 +313,12 @@ def test_kill_9_leaves_only_whole_json_and_resume_completes(
     assert run_dir / "run.json" in files and len(files) >= 3
     for path in files:
         json.loads(path.read_text(encoding="utf-8"))  # every JSON file on disk is whole
-    assert read_json(run_dir / "run.json")["status"] == "running"
+    assert read_record(run_dir).status == "running"
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "1 of 2 cells missing (c-io_uring/1)" in resumed.stdout
-    assert read_json(run_dir / "run.json")["status"] == "complete"
+    assert read_record(run_dir).status == "complete"
     for key in ("c-epoll/1", "c-io_uring/1"):
         assert cell_result(run_dir, key)["status"] == "ok"
     assert not list(run_dir.rglob(".*.tmp")) and not list(run_dir.rglob("*.orch-partial"))

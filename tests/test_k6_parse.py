@@ -9,9 +9,10 @@ import pytest
 
 from orchestrator.errors import HostError
 from orchestrator.load.k6 import k6_command, k6_environment, parse_k6_summary
-from orchestrator.load.points import PROFILES, resolve_profile
+from orchestrator.load.points import PROFILES, LoadPoint, resolve_profile
 
 DATA = Path(__file__).parent / "data" / "k6-summary.json"
+RAMP = LoadPoint(kind="ramp", vus=20)
 
 
 def test_real_summary_is_parsed() -> None:
@@ -20,9 +21,9 @@ def test_real_summary_is_parsed() -> None:
     assert result.requests == 68968
     assert result.failed_requests == 0
     assert result.requests_per_second == pytest.approx(17230.83, rel=1e-4)
-    assert result.latency_ms["med"] == pytest.approx(0.8042, rel=1e-3)
-    assert result.latency_ms["p(99)"] == pytest.approx(5.6469, rel=1e-3)
-    assert result.latency_ms["p(99.9)"] == pytest.approx(9.2909, rel=1e-3)
+    assert result.latency.p50 == pytest.approx(0.8042, rel=1e-3)
+    assert result.latency.p99 == pytest.approx(5.6469, rel=1e-3)
+    assert result.latency.p999 == pytest.approx(9.2909, rel=1e-3)
 
 
 def test_failed_requests_come_from_rate_passes() -> None:
@@ -40,7 +41,7 @@ def test_command_and_environment() -> None:
     argv = k6_command("/usr/bin/k6", "/w/k6/simple.js", "/w/s.json")
     assert argv[:2] == ["/usr/bin/k6", "run"]
     assert argv[argv.index("--summary-export") :][:2] == ["--summary-export", "/w/s.json"]
-    env = k6_environment("http://10.0.0.2:8000/", PROFILES["smoke"])
+    env = k6_environment("http://10.0.0.2:8000/", PROFILES["smoke"], RAMP)
     assert env["TARGET_URL"] == "http://10.0.0.2:8000/"
     assert json.loads(env["ORCH_STAGES"]) == PROFILES["smoke"].k6_stages()
     assert not any(key.startswith("K6_") for key in env)  # k6 would read those itself
@@ -62,11 +63,18 @@ def test_dropped_iterations_of_an_open_model_run() -> None:
 
 
 def test_open_model_environment() -> None:
-    env = k6_environment("http://h/", resolve_profile("smoke", duration="90s", rate=2000))
+    rate = LoadPoint(kind="open", vus=20, rate=2000)
+    env = k6_environment("http://h/", resolve_profile("smoke", duration="90s", rate=2000), rate)
     assert env["ORCH_RATE"] == "2000"
     assert env["ORCH_DURATION"] == "90s"
     assert env["ORCH_MAX_VUS"] == "20"
-    assert "ORCH_RATE" not in k6_environment("http://h/", PROFILES["smoke"])
+    assert "ORCH_RATE" not in k6_environment("http://h/", PROFILES["smoke"], RAMP)
+
+
+def test_closed_point_holds_constant_vus() -> None:
+    env = k6_environment("http://h/", PROFILES["smoke"], LoadPoint(kind="closed", vus=100))
+    assert (env["ORCH_VUS"], env["ORCH_DURATION"]) == ("100", "4s")
+    assert "ORCH_RATE" not in env
 
 
 def test_warmup_pass_holds_the_peak() -> None:
@@ -80,4 +88,6 @@ def test_warmup_pass_holds_the_peak() -> None:
     assert resolve_profile("smoke", warmup="0").warmup_seconds == 0.0
     assert resolve_profile("smoke", warmup="3s").warmup_seconds == 3.0
     open_warm = resolve_profile("smoke", rate=100).warmup_profile()
-    assert open_warm.rate == 100 and open_warm.duration == pytest.approx(1.0)
+    rate = LoadPoint(kind="open", vus=20, rate=100)
+    assert k6_environment("http://h/", open_warm, rate)["ORCH_RATE"] == "100"
+    assert open_warm.duration == pytest.approx(1.0)

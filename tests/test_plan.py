@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.load.points import PROFILES, parse_duration, resolve_profile
+from orchestrator.load.points import PROFILES, LoadPoint, parse_duration, resolve_profile
 from orchestrator.run.plan import build_plan
 from orchestrator.servers import ALL_SERVERS, ServerSpec, select_servers
 
@@ -53,8 +53,8 @@ def test_unknown_names_are_user_errors() -> None:
 
 def test_plan_interleaves_repetitions_and_rotates_start() -> None:
     servers = list(ALL_SERVERS[:3])
-    cells = build_plan(servers, 3)
-    assert [c.key for c in cells] == [
+    cells = build_plan(servers, [LoadPoint(kind="ramp", vus=500)], 3)
+    assert [c.key.label(with_point=False) for c in cells] == [
         "c-epoll/1",
         "rust-epoll/1",
         "zig-epoll/1",
@@ -68,6 +68,19 @@ def test_plan_interleaves_repetitions_and_rotates_start() -> None:
     # Every server appears once per repetition.
     for rep in (1, 2, 3):
         assert sorted(c.server.name for c in cells if c.repetition == rep) == sorted(names(servers))
+
+
+def test_plan_rounds_hold_every_point_and_server_pair() -> None:
+    servers = [s for s in ALL_SERVERS if s.language == "c"]
+    points = [LoadPoint(kind="closed", vus=10), LoadPoint(kind="closed", vus=100)]
+    cells = build_plan(servers, points, 3)
+    assert len(cells) == 12
+    pairs = {(p.key, s.name) for p in points for s in servers}
+    for rep in (1, 2, 3):
+        in_round = [(c.point.key, c.server.name) for c in cells if c.repetition == rep]
+        assert sorted(in_round) == sorted(pairs)  # each pair once per round
+    firsts = [str(c.key) for c in cells[::4]]
+    assert firsts == ["c-epoll/c10/1", "c-io_uring/c10/2", "c-epoll/c100/3"]  # rotated
 
 
 def test_seed_profile_matches_the_original() -> None:

@@ -12,12 +12,24 @@ from pathlib import Path
 import pytest
 from orch_helpers import orch, write_loopback_inventory
 
-from orchestrator.report.markdown import Row
 from orchestrator.report.plots import write_plots
+from orchestrator.results.aggregate import Row
+from orchestrator.results.rundir import RunDirectory
+from orchestrator.results.stats import METHOD_NONE, METHOD_T, Estimate
 
 REPO = Path(__file__).resolve().parent.parent
 PLOTS = ("requests.svg", "requests.png", "latency.svg", "latency.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fixed(
+    value: float | None, low: float | None = None, high: float | None = None
+) -> Estimate | None:
+    """A known figure, with an interval when `low` and `high` are given."""
+    if value is None:
+        return None
+    method = METHOD_NONE if low is None else METHOD_T
+    return Estimate(value, low, high, 3, method, None if low is None else 0.95)
 
 
 def row(server: str, rps: float, load_bound: bool = False, latency: bool = True) -> Row:
@@ -27,21 +39,23 @@ def row(server: str, rps: float, load_bound: bool = False, latency: bool = True)
         server=server,
         api=api,
         language={"c": "C", "rust": "Rust", "zig": "Zig"}[language],
+        point="c20",
         repetitions_ok=3,
         repetitions=3,
-        median_ms=ms,
-        p99_ms=ms and ms * 4,
-        p999_ms=ms and ms * 9,
-        requests_per_second=rps,
-        more_requests_percent=None,
-        is_baseline=False,
-        server_cpu_percent=99.0,
-        requests_per_cpu_second=rps,
+        latency_p50_ms=fixed(ms),
+        latency_p99_ms=fixed(ms and ms * 4),
+        latency_p999_ms=fixed(ms and ms * 9),
+        requests_per_second=fixed(rps, rps * 0.9, rps * 40),
+        requests_per_cpu_second=fixed(rps),
+        server_cpu=fixed(0.99),
+        core_busy=fixed(0.5 if load_bound else 0.99),
+        load_cpu=None,
+        saturation=fixed(0.5 if load_bound else 0.99),
         nic_packets_per_request=None,
+        requests_per_second_cv=None,
         failed_requests=0,
-        load_bound=load_bound,
-        requests_per_second_low=rps * 0.9,
-        requests_per_second_high=rps * 40,
+        dropped_iterations=0,
+        load_bound_cells=3 if load_bound else 0,
     )
 
 
@@ -118,9 +132,14 @@ def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
     assert "![requests.svg](requests.svg)" in report
     assert "**Load model of this table: closed loop: wrk, 20 connections" in report
     assert "wrk: wrk " in report  # the tool's version among the host facts
-    run = json.loads((wrk_run / "run.json").read_text(encoding="utf-8"))
-    assert run["plan"] == ["c-epoll/1", "c-io_uring/1", "c-io_uring/2", "c-epoll/2"]
-    assert run["load_tool"]["name"] == "wrk"
+    run = RunDirectory.open(wrk_run).read_run()
+    assert [run.cell_label(key) for key in run.plan] == [
+        "c-epoll/1",
+        "c-io_uring/1",
+        "c-io_uring/2",
+        "c-epoll/2",
+    ]
+    assert run.load_tool.name == "wrk"
     results = json.loads((wrk_run / "results.json").read_text(encoding="utf-8"))
     for r in results["rows"]:
         assert r["repetitions_ok"] == 2, results["cells"]
@@ -131,7 +150,7 @@ def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
     for cell in results["cells"]:
         assert cell["load"]["tool"] == "wrk"
         assert cell["warmup_seconds"] == 1.0
-    cell_dir = wrk_run / "cells" / "c-epoll" / "1"
+    cell_dir = wrk_run / "cells" / "c-epoll" / "c20" / "1"
     assert "ORCH_WRK_JSON" in (cell_dir / "wrk-output.txt").read_text(encoding="utf-8")
     assert "ORCH_WRK_JSON" in (cell_dir / "warmup-wrk-output.txt").read_text(encoding="utf-8")
 
@@ -141,9 +160,14 @@ def test_report_rerenders_in_every_format(wrk_run: Path) -> None:
     as_json = orch("report", str(wrk_run), "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     assert [r["server"] for r in json.loads(as_json.stdout)["rows"]] == ["c-epoll", "c-io_uring"]
+    assert not (wrk_run / "requests.png").exists(), "--format json writes JSON only"
+    as_plots = orch("report", str(wrk_run), "--format", "plots")
+    assert as_plots.returncode == 0, as_plots.stderr
     assert (wrk_run / "requests.png").is_file(), "report re-renders the plots"
+    (wrk_run / "results.csv").unlink()
     as_csv = orch("report", str(wrk_run), "--format", "csv")
     assert as_csv.stdout.startswith("server,api,language,")
+    assert (wrk_run / "results.csv").read_text(encoding="utf-8") == as_csv.stdout
     assert orch("report", str(wrk_run)).stdout.startswith("# orch run ")
     bad = orch("report", str(wrk_run), "--format", "xml")
     assert bad.returncode == 2 and "unknown format 'xml'" in bad.stderr

@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from record_helpers import make_record, make_run_dir
 
-from orchestrator.load.result import LoadResult
-from orchestrator.report.markdown import build_rows, markdown_table, write_reports
-from orchestrator.results.cell import CellResult, NicCounters, ProcessCpu, RunDirectory
+from orchestrator.load.points import LoadPoint
+from orchestrator.load.result import Latency, LoadResult
+from orchestrator.report.table import markdown_table
+from orchestrator.report.write import write_reports
+from orchestrator.results.aggregate import Row, build_rows
+from orchestrator.results.cell import CellResult, NicCounters, ProcessCpu
+from orchestrator.results.stats import Estimate
 
 
 def cell(
@@ -21,6 +26,7 @@ def cell(
         server=server,
         api=api,
         language=language,
+        point="ramp20",
         repetition=rep,
         status=status,  # type: ignore[arg-type]
         error=None if status == "ok" else "server exited with status 1 before it was ready",
@@ -34,7 +40,7 @@ def cell(
             failed_requests=0,
             duration_seconds=wall,
             requests_per_second=rps,
-            latency_ms={"med": med, "p(99)": med * 2, "p(99.9)": med * 3},
+            latency=Latency(p50=med, p99=med * 2, p999=med * 3),
         ),
         server_cpu=ProcessCpu(
             user_seconds=cpu_seconds / 2, system_seconds=cpu_seconds / 2, wall_seconds=wall
@@ -44,6 +50,21 @@ def cell(
         ),
         server_exit_status=0,
     )
+
+
+def value(est: Estimate | None) -> float:
+    assert est is not None
+    return est.value
+
+
+def bounds(est: Estimate | None) -> tuple[float, float]:
+    assert est is not None and est.low is not None and est.high is not None
+    return est.low, est.high
+
+
+def more_percent(row: Row) -> float:
+    assert row.more_requests is not None
+    return (row.more_requests.value - 1) * 100
 
 
 def test_rows_use_median_over_repetitions_and_baseline() -> None:
@@ -56,12 +77,12 @@ def test_rows_use_median_over_repetitions_and_baseline() -> None:
     rows = build_rows(cells, baseline="rust-epoll")
     assert [r.server for r in rows] == ["rust-epoll", "c-io_uring"]  # catalogue order
     rust, c = rows
-    assert rust.is_baseline and rust.requests_per_second == 110_000
-    assert c.more_requests_percent == pytest.approx(20.0)
-    assert rust.server_cpu_percent == pytest.approx(96.0)
+    assert rust.is_baseline and value(rust.requests_per_second) == 110_000
+    assert more_percent(c) == pytest.approx(20.0)
+    assert value(rust.server_cpu) * 100 == pytest.approx(96.0)
     assert not rust.load_bound
-    assert c.requests_per_cpu_second == pytest.approx(132_000 * 10 / 9.8)
-    assert c.nic_packets_per_request == pytest.approx(4.0)
+    assert value(c.requests_per_cpu_second) == pytest.approx(132_000 * 10 / 9.8)
+    assert value(c.nic_packets_per_request) == pytest.approx(4.0)
 
 
 def test_load_bound_when_server_core_not_saturated() -> None:
@@ -77,21 +98,17 @@ def test_load_bound_when_server_core_not_saturated() -> None:
 
 
 def test_report_files_and_failed_cells(tmp_path: Path) -> None:
-    run_dir = RunDirectory.create(tmp_path, "test")
-    run_dir.write_run(
-        {
-            "id": run_dir.path.name,
-            "baseline": "c-epoll",
-            "repetitions": 1,
-            "profile": {"name": "smoke"},
-            "traffic_note": "Loopback mode: lo.",
-            "status": "complete",
-            "plan": ["c-epoll/1", "zig-epoll/1"],
-        }
+    record = make_record(
+        plan=["c-epoll/1", "zig-epoll/1"],
+        baseline="c-epoll",
+        traffic_note="Loopback mode: lo.",
+        status="complete",
     )
+    run_dir = make_run_dir(tmp_path, record, "test")
     run_dir.write_cell(cell("c-epoll", 50_000, 9.9))
     run_dir.write_cell(cell("zig-epoll", 0, 0, status="failed"))
-    markdown, rows = write_reports(run_dir)
+    markdown = write_reports(run_dir)["md"]
+    rows = build_rows(run_dir.read_cells(), "c-epoll")
     assert (run_dir.path / "report.md").read_text(encoding="utf-8").strip() == markdown.strip()
     assert "zig-epoll repetition 1: server exited with status 1" in markdown
     assert "Loopback mode" in markdown
@@ -115,18 +132,19 @@ def test_intervals_and_significance_from_interleaved_rounds() -> None:
     ]
     rows = {r.server: r for r in build_rows(cells, baseline="rust-epoll")}
     c, zig = rows["c-epoll"], rows["zig-epoll"]
-    assert c.more_requests_percent == pytest.approx(10.0)
-    assert c.more_requests_low == pytest.approx(10.0)
-    assert c.more_requests_high == pytest.approx(10.0)
+    assert more_percent(c) == pytest.approx(10.0)
+    c_low, c_high = bounds(c.more_requests)
+    assert (c_low - 1) * 100 == pytest.approx(10.0)
+    assert (c_high - 1) * 100 == pytest.approx(10.0)
     assert c.more_requests_significant is True
     assert zig.more_requests_significant is False
-    assert zig.more_requests_low is not None and zig.more_requests_low < 0
-    assert zig.more_requests_high is not None and zig.more_requests_high > 0
-    assert c.requests_per_second_low is not None and c.requests_per_second_high is not None
-    assert c.requests_per_second_low < 110_000 < c.requests_per_second_high
+    zig_low, zig_high = bounds(zig.more_requests)
+    assert zig_low < 1 < zig_high
+    rps_low, rps_high = bounds(c.requests_per_second)
+    assert rps_low < 110_000 < rps_high
     assert c.interval_method == "t"
     # sample sd of 99k, 110k, 121k is 11k: CV 10%
-    assert c.requests_per_second_cv_percent == pytest.approx(10.0)
+    assert c.requests_per_second_cv == pytest.approx(0.10)
     table = markdown_table(list(rows.values()))
     assert "| +10.00% (+10.0…+10.0%) |" in table
     assert " n.s. |" in table.splitlines()[4]  # zig-epoll's row
@@ -136,31 +154,26 @@ def test_intervals_and_significance_from_interleaved_rounds() -> None:
 def test_single_repetition_shows_no_interval_and_no_mark() -> None:
     rows = build_rows([cell("c-epoll", 8_000, 9.5), cell("c-io_uring", 8_800, 9.5)], None)
     assert rows[1].more_requests_significant is None
-    assert rows[1].requests_per_second_low is None
+    assert rows[1].requests_per_second is not None
+    assert rows[1].requests_per_second.low is None
     assert "n.s." not in markdown_table(rows)
 
 
 def test_open_model_report_states_the_model_and_dropped_iterations(tmp_path: Path) -> None:
-    run_dir = RunDirectory.create(tmp_path, "open")
-    run_dir.write_run(
-        {
-            "id": run_dir.path.name,
-            "repetitions": 1,
-            "status": "complete",
-            "profile": {
-                "name": "smoke@100/s",
-                "model_kind": "open",
-                "rate": 100,
-                "model": "open model: k6 constant-arrival-rate, 100 req/s for 4 s",
-            },
-        }
+    point = LoadPoint(kind="open", vus=20, rate=100)
+    record = make_record(
+        points=[point],
+        status="complete",
+        models={point.key: "open model: k6 constant-arrival-rate, 100 req/s for 4 s"},
     )
-    slow = cell("c-epoll", 90, 0.1)
+    run_dir = make_run_dir(tmp_path, record, "open")
+    slow = cell("c-epoll", 90, 0.1).model_copy(update={"point": point.key})
     assert slow.load is not None
     slow.load.dropped_iterations = 40
     run_dir.write_cell(slow)
-    run_dir.write_cell(cell("c-io_uring", 100, 0.1))
-    markdown, rows = write_reports(run_dir)
+    run_dir.write_cell(cell("c-io_uring", 100, 0.1).model_copy(update={"point": point.key}))
+    markdown = write_reports(run_dir)["md"]
+    rows = build_rows(run_dir.read_cells(), None)
     assert "**Load model of this table: open model: k6 constant-arrival-rate" in markdown
     assert "Dropped iter." in markdown and rows[0].dropped_iterations == 40
     assert "c-epoll did not sustain 100 req/s" in markdown
@@ -170,21 +183,13 @@ def test_open_model_report_states_the_model_and_dropped_iterations(tmp_path: Pat
 
 
 def test_closed_loop_report_says_latency_restates_throughput(tmp_path: Path) -> None:
-    run_dir = RunDirectory.create(tmp_path, "closed")
-    run_dir.write_run(
-        {
-            "id": run_dir.path.name,
-            "repetitions": 1,
-            "status": "complete",
-            "profile": {
-                "name": "smoke",
-                "model_kind": "closed",
-                "model": "closed loop: wrk, 20 connections",
-            },
-        }
+    point = LoadPoint(kind="closed", vus=20)
+    record = make_record(
+        points=[point], status="complete", models={point.key: "closed loop: wrk, 20 connections"}
     )
-    run_dir.write_cell(cell("c-epoll", 8_000, 1.5))
-    markdown, _ = write_reports(run_dir)
+    run_dir = make_run_dir(tmp_path, record, "closed")
+    run_dir.write_cell(cell("c-epoll", 8_000, 1.5).model_copy(update={"point": point.key}))
+    markdown = write_reports(run_dir)["md"]
     assert "**Load model of this table: closed loop: wrk, 20 connections.**" in markdown
     assert "latency columns restate Req/s" in markdown
     assert "**Load-bound:** c-epoll" in markdown

@@ -15,7 +15,7 @@ from orch_helpers import orch, write_loopback_inventory
 
 from orchestrator.errors import HostError
 from orchestrator.load.result import LoadResult
-from orchestrator.report.markdown import build_rows
+from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
 from orchestrator.run.cores import CoreTicks, core_between, parse_core_ticks
 
@@ -108,7 +108,6 @@ def cell_with(own_cpu: float, softirq: float) -> CellResult:
             failed_requests=0,
             duration_seconds=10.0,
             requests_per_second=10_000.0,
-            latency_ms={},
         ),
         server_cpu=ProcessCpu(
             user_seconds=own_cpu * 5,
@@ -135,8 +134,9 @@ def test_softirq_work_on_the_server_core_counts_as_busy() -> None:
     other = idle.model_copy(update={"server": "c-io_uring", "api": "io_uring"})
     rows = build_rows([busy, other], None)
     assert [r.load_bound for r in rows] == [False, True]
-    assert rows[0].server_cpu_percent == pytest.approx(80.0)
-    assert rows[0].server_core_busy_percent == pytest.approx(95.0)
+    assert rows[0].server_cpu is not None and rows[0].core_busy is not None
+    assert rows[0].server_cpu.value * 100 == pytest.approx(80.0)
+    assert rows[0].core_busy.value * 100 == pytest.approx(95.0)
 
 
 def test_softirq_charged_to_the_server_too_is_not_counted_twice() -> None:

@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.load.points import PROFILES, resolve_profile
-from orchestrator.load.tool import LoadTool, check_combination
-from orchestrator.load.wrk import (
-    parse_wrk_output,
-    threads_for,
-    wrk_command,
-    wrk_connections,
-    wrk_seconds,
-)
+from orchestrator.load.choice import check_combination
+from orchestrator.load.k6 import K6
+from orchestrator.load.points import PROFILES, LoadPoint, resolve_profile
+from orchestrator.load.wrk import Wrk, parse_wrk_output, threads_for, wrk_command, wrk_seconds
 
 DATA = Path(__file__).parent / "data"
 # `wrk --threads 1 --connections 20 --duration 2s --script wrk/orch.lua URL`
@@ -33,12 +28,12 @@ def test_real_output_is_parsed() -> None:
     assert result.duration_seconds == pytest.approx(2.006512)
     # wrk's own "Requests/sec: 43082.72" line is requests over the same duration
     assert result.requests_per_second == pytest.approx(43082.72, rel=1e-6)
-    assert result.latency_ms["med"] == pytest.approx(0.204)
-    assert result.latency_ms["p(99)"] == pytest.approx(4.934)
-    assert result.latency_ms["p(99.9)"] == pytest.approx(6.654)
-    assert result.latency_ms["p(99.99)"] == pytest.approx(7.893)
-    assert result.latency_ms["avg"] == pytest.approx(0.64207, rel=1e-4)
-    assert result.latency_ms["max"] == pytest.approx(8.046)
+    assert result.latency.p50 == pytest.approx(0.204)
+    assert result.latency.p99 == pytest.approx(4.934)
+    assert result.latency.p999 == pytest.approx(6.654)
+    assert result.latency.p9999 == pytest.approx(7.893)
+    assert result.latency.mean == pytest.approx(0.64207, rel=1e-4)
+    assert result.latency.max == pytest.approx(8.046)
     assert result.dropped_iterations == 0
 
 
@@ -47,7 +42,7 @@ def test_pipelined_output_counts_every_response_and_drops_latency() -> None:
     assert result.tool == "wrk-pipelined-16"
     assert result.requests == 1133680
     assert result.requests_per_second == pytest.approx(564783.06, rel=1e-6)
-    assert result.latency_ms == {}  # per batch and distorted by wrk's correction
+    assert not result.latency.measured  # per batch and distorted by wrk's correction
 
 
 def test_errors_are_failed_requests() -> None:
@@ -71,7 +66,8 @@ def test_output_without_the_hook_is_a_clear_error() -> None:
 
 def test_command_maps_the_profile() -> None:
     smoke = PROFILES["smoke"]  # 4 s, 20 VUs at the peak
-    argv = wrk_command("/usr/bin/wrk", "/w/wrk/orch.lua", "http://127.0.0.1:18000/", smoke, 2)
+    c20 = LoadPoint(kind="closed", vus=20)
+    argv = wrk_command("/usr/bin/wrk", "/w/wrk/orch.lua", "http://127.0.0.1:18000/", smoke, c20, 2)
     assert argv == [
         "/usr/bin/wrk",
         "--threads",
@@ -84,47 +80,53 @@ def test_command_maps_the_profile() -> None:
         "/w/wrk/orch.lua",
         "http://127.0.0.1:18000/",
     ]
-    piped = wrk_command("wrk", "s.lua", "http://h/", smoke, 1, pipeline=16)
+    piped_point = LoadPoint(kind="closed", vus=20, pipeline=16)
+    piped = wrk_command("wrk", "s.lua", "http://h/", smoke, piped_point, 1)
     assert piped[-2:] == ["--", "16"]
 
 
 def test_durations_round_up_and_connections_cover_threads() -> None:
     assert wrk_seconds(resolve_profile("smoke", duration="2500ms")) == 3
     assert wrk_seconds(resolve_profile("quick")) == 18
-    one_vu = resolve_profile("smoke", vus=1)
-    assert wrk_connections(one_vu, threads=4) == 4
+    one = LoadPoint(kind="closed", vus=1)
+    argv = wrk_command("wrk", "s.lua", "http://h/", PROFILES["smoke"], one, 4)
+    assert argv[1:5] == ["--threads", "1", "--connections", "1"]  # never more threads
     assert threads_for([1, 2, 3]) == 3
+    assert threads_for([1, 2, 3], connections=2) == 2
 
 
 def test_open_model_needs_k6() -> None:
+    rate = LoadPoint(kind="open", vus=20, rate=100)
     with pytest.raises(UserError, match="--rate: wrk has no open model"):
-        wrk_command("wrk", "s.lua", "http://h/", resolve_profile("smoke", rate=100), 1)
+        wrk_command("wrk", "s.lua", "http://h/", resolve_profile("smoke", rate=100), rate, 1)
     with pytest.raises(UserError, match="--rate"):
-        check_combination("wrk", None, resolve_profile("smoke", rate=100))
+        check_combination("wrk", None, 100)
 
 
 def test_tool_and_pipeline_combinations() -> None:
-    smoke = PROFILES["smoke"]
-    assert check_combination("k6", None, smoke) == 1
-    assert check_combination("wrk", None, smoke) == 1
-    assert check_combination("wrk", 8, smoke) == 8
-    assert check_combination("wrk-pipelined", None, smoke) == 16
+    assert check_combination("k6", None, None) == 1
+    assert check_combination("wrk", None, None) == 1
+    assert check_combination("wrk", 8, None) == 8
+    assert check_combination("wrk-pipelined", None, None) == 16
     with pytest.raises(UserError, match="k6 does not pipeline"):
-        check_combination("k6", 16, smoke)
+        check_combination("k6", 16, None)
     with pytest.raises(UserError, match="unknown tool 'ab'"):
-        check_combination("ab", None, smoke)
+        check_combination("ab", None, None)
 
 
 def test_load_tool_dispatch() -> None:
     smoke = PROFILES["smoke"]
-    wrk = LoadTool("wrk", "/usr/bin/wrk", "/w/wrk/orch.lua", threads=1, pipeline=16)
-    command = wrk.command("http://h:1/", smoke, "/unused")
+    piped = LoadPoint(kind="closed", vus=20, pipeline=16)
+    wrk = Wrk("/usr/bin/wrk", "/w/wrk/orch.lua", threads=1, name="wrk-pipelined", pipeline=16)
+    command = wrk.command("http://h:1/", smoke, piped, "/unused")
     assert command.summary_path is None and command.argv[-1] == "16"
     assert wrk.label == "wrk-pipelined-16"
-    assert "16 requests pipelined" in wrk.model(smoke)
-    parsed = wrk.parse(PIPELINED.read_text(encoding="utf-8"), None, smoke, "x")
+    assert "16 requests pipelined" in wrk.model(smoke, piped)
+    parsed = wrk.parse(PIPELINED.read_text(encoding="utf-8"), None, smoke, piped, "x")
     assert parsed.requests == 1133680
-    k6 = LoadTool("k6", "/k6", "/w/k6/simple.js")
-    assert k6.command("http://h:1/", smoke, "/w/s.json").summary_path == "/w/s.json"
-    assert k6.model(smoke).startswith("closed loop: k6")
-    assert k6.model(resolve_profile("smoke", rate=300)).startswith("open model: k6")
+    k6 = K6("/k6", "/w/k6/simple.js")
+    ramp = LoadPoint(kind="ramp", vus=20)
+    assert k6.command("http://h:1/", smoke, ramp, "/w").summary_path == "/w/k6-summary.json"
+    assert k6.model(smoke, ramp).startswith("closed loop: k6")
+    rate = LoadPoint(kind="open", vus=20, rate=300)
+    assert k6.model(smoke, rate).startswith("open model: k6")

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.deploy.cpus import check_cpus_present
-from orchestrator.deploy.facts import HostFacts, collect_facts
+from orchestrator.deploy.facts import collect_facts
 from orchestrator.deploy.sync import SyncReport, sync_tree
 from orchestrator.deploy.toolchains import check_toolchains, zig_command
 from orchestrator.errors import UserError
+from orchestrator.facts import HostFacts
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 from orchestrator.paths import project_root

@@ -1,12 +1,11 @@
-"""Host facts: kernel, distro, CPU, memory, io_uring support and tool versions, in one command."""
+"""Collect host facts (kernel, distro, CPU, memory, io_uring support, tool versions) in one
+command."""
 
 from __future__ import annotations
 
-import re
 import shlex
 
-from pydantic import BaseModel, ConfigDict
-
+from orchestrator.facts import HostFacts
 from orchestrator.hosts.base import Host
 
 # One shell script, so a remote host costs one round trip. Each line is `key=value`.
@@ -21,54 +20,6 @@ echo "memory_kib=$(grep -m1 MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
 echo "clock_ticks=$(getconf CLK_TCK)"
 echo "io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo absent)"
 """
-
-
-class HostFacts(BaseModel):
-    """What a machine is, as the report header shows it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    hostname: str
-    kernel: str
-    arch: str
-    distro: str
-    cpu_model: str
-    cores: int
-    memory_kib: int
-    clock_ticks: int
-    io_uring_disabled: str
-    tools: dict[str, str] = {}
-
-    @property
-    def memory_gib(self) -> float:
-        """Total memory in GiB."""
-        return self.memory_kib / 1024 / 1024
-
-    def kernel_at_least(self, major: int, minor: int) -> bool:
-        """Compare the kernel release with major.minor."""
-        match = re.match(r"(\d+)\.(\d+)", self.kernel)
-        if match is None:
-            return False
-        return (int(match[1]), int(match[2])) >= (major, minor)
-
-    def io_uring_problem(self) -> str | None:
-        """Why the io_uring servers cannot run here, or None when they can."""
-        if not self.kernel_at_least(6, 1):
-            return (
-                f"kernel {self.kernel} is older than 6.1 (DEFER_TASKRUN, multishot recv "
-                "and buffer rings are needed)"
-            )
-        if self.io_uring_disabled == "2":
-            return "io_uring is disabled (sysctl kernel.io_uring_disabled=2)"
-        return None
-
-    def summary(self) -> str:
-        """One line like the seed's System Specs."""
-        return (
-            f"{self.hostname}: Linux {self.kernel} ({self.arch}), {self.distro}, "
-            f"{self.cpu_model or 'unknown CPU'}, {self.cores} cores, "
-            f"{self.memory_gib:.1f} GiB"
-        )
 
 
 def parse_facts(text: str) -> dict[str, str]:

@@ -1,34 +1,39 @@
-"""Load profiles: the seed's k6 stages and shorter ones, with duration/VU/warm-up overrides.
+"""What a cell's load looks like: its time shape (a profile of k6 stages, with a warm-up)
+and its load point (what the load tool holds constant: connections or an arrival rate,
+with a pipeline depth).
 
-A profile is closed-loop (ramping VUs, or fixed connections for wrk) unless it has a
-`rate`: then it is an open model at that many requests per second for its duration.
+A run is a plan over load points; the seed's profile gives the default, single point: k6
+ramping VUs through the profile's stages (a `ramp` point), or wrk holding the profile's
+peak as connections (a `closed` point), or k6 at a fixed arrival rate (an `open` point).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import UserError
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(BaseModel):
     """One k6 ramping stage: move to `target` VUs over `seconds`."""
 
-    seconds: float
-    target: int
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seconds: float = Field(gt=0)
+    target: int = Field(ge=0)
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A named load shape, its warm-up and (open model only) its arrival rate."""
+class Profile(BaseModel):
+    """A named time shape of the load and the warm-up before each measured pass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    stages: tuple[Stage, ...]
+    stages: tuple[Stage, ...] = Field(min_length=1)
     warmup: float | None = None  # seconds of unmeasured load before each cell; None: default
-    rate: int | None = None  # requests per second: k6's constant-arrival-rate executor
 
     @property
     def warmup_seconds(self) -> float:
@@ -36,11 +41,6 @@ class Profile:
         if self.warmup is not None:
             return self.warmup
         return float(min(5, max(1, round(self.duration / 10))))
-
-    @property
-    def is_open(self) -> bool:
-        """True for an open-model profile (a fixed arrival rate)."""
-        return self.rate is not None
 
     @property
     def duration(self) -> float:
@@ -57,11 +57,55 @@ class Profile:
         return [{"duration": k6_duration(s.seconds), "target": s.target} for s in self.stages]
 
     def warmup_profile(self) -> Profile:
-        """The warm-up pass: the peak load (or the rate) held for the warm-up time."""
+        """The warm-up pass: the peak load held for the warm-up time."""
         seconds = self.warmup_seconds
         # Ramp for a fifth of the time: k6 cannot start VUs all at once without a burst.
         stages = _stages((seconds / 5, self.max_vus), (seconds * 4 / 5, self.max_vus))
-        return Profile(f"{self.name} warm-up", stages, warmup=0.0, rate=self.rate)
+        return Profile(name=f"{self.name} warm-up", stages=stages, warmup=0.0)
+
+
+PointKind = Literal["ramp", "closed", "open"]
+
+
+class LoadPoint(BaseModel):
+    """What the load tool holds constant for one cell.
+
+    - `ramp`: k6 ramping VUs through the profile's stages, peaking at `vus`;
+    - `closed`: `vus` connections (wrk) or VUs (k6), each sending its next request when
+      the previous one is answered, for the profile's duration;
+    - `open`: `rate` requests per second arriving whatever the answers (k6's
+      constant-arrival-rate), with at most `vus` VUs in flight.
+
+    `pipeline` requests are in flight per connection (wrk only).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: PointKind
+    vus: int = Field(ge=1)
+    rate: int | None = Field(default=None, ge=1)
+    pipeline: int = Field(default=1, ge=1)
+
+    @property
+    def key(self) -> str:
+        """A short name, unique within a run and safe as a folder name: `ramp500`, `c100`,
+        `c100-p16`, `r4000`."""
+        base = {"ramp": f"ramp{self.vus}", "closed": f"c{self.vus}", "open": f"r{self.rate}"}
+        return base[self.kind] + (f"-p{self.pipeline}" if self.pipeline > 1 else "")
+
+    @property
+    def is_open(self) -> bool:
+        """True for an open-model point (a fixed arrival rate)."""
+        return self.kind == "open"
+
+    def describe(self) -> str:
+        """The point in words: `ramp to 500 VUs`, `100 connections`, `4,000 req/s`."""
+        text = {
+            "ramp": f"ramp to {self.vus} VUs",
+            "closed": f"{self.vus} connections",
+            "open": f"{self.rate or 0:,} req/s",
+        }[self.kind]
+        return text + (f", {self.pipeline} pipelined" if self.pipeline > 1 else "")
 
 
 def k6_duration(seconds: float) -> str:
@@ -71,14 +115,14 @@ def k6_duration(seconds: float) -> str:
 
 
 def _stages(*pairs: tuple[float, int]) -> tuple[Stage, ...]:
-    return tuple(Stage(seconds, target) for seconds, target in pairs)
+    return tuple(Stage(seconds=seconds, target=target) for seconds, target in pairs)
 
 
 PROFILES: dict[str, Profile] = {
     # The original benchmark: 5 s ramps of 100 VUs up to 500, 45 s at 500, ramps down; 90 s.
     "seed": Profile(
-        "seed",
-        _stages(
+        name="seed",
+        stages=_stages(
             (5, 100),
             (5, 200),
             (5, 300),
@@ -91,8 +135,8 @@ PROFILES: dict[str, Profile] = {
             (5, 100),
         ),
     ),
-    "quick": Profile("quick", _stages((2, 250), (2, 500), (12, 500), (2, 100))),
-    "smoke": Profile("smoke", _stages((1, 20), (3, 20))),
+    "quick": Profile(name="quick", stages=_stages((2, 250), (2, 500), (12, 500), (2, 100))),
+    "smoke": Profile(name="smoke", stages=_stages((1, 20), (3, 20))),
 }
 
 
@@ -112,25 +156,6 @@ def parse_duration(text: str, option: str = "--duration", allow_zero: bool = Fal
     return seconds
 
 
-def profile_from_record(record: dict[str, Any]) -> Profile:
-    """The profile a run recorded in run.json (`stages`, `warmup_seconds`, `rate`)."""
-    try:
-        stages = tuple(
-            Stage(parse_duration(str(stage["duration"])), int(stage["target"]))
-            for stage in record["stages"]
-        )
-        warmup = record.get("warmup_seconds")
-        rate = record.get("rate")
-        return Profile(
-            str(record["name"]),
-            stages,
-            warmup=None if warmup is None else float(warmup),
-            rate=None if rate is None else int(rate),
-        )
-    except (KeyError, TypeError, ValueError, UserError) as exc:
-        raise UserError(f"run.json: unreadable profile ({exc})") from None
-
-
 def resolve_profile(
     name: str,
     duration: str | None = None,
@@ -139,7 +164,8 @@ def resolve_profile(
     rate: int | None = None,
 ) -> Profile:
     """A named profile, stretched to `duration`, scaled to peak at `vus`, with a warm-up
-    of `warmup` (`0` turns it off) and, with `rate`, turned into an open model."""
+    of `warmup` (`0` turns it off); `rate` only checks and labels an open-model run (the
+    rate itself is the run's load point)."""
     try:
         profile = PROFILES[name]
     except KeyError:
@@ -149,12 +175,14 @@ def resolve_profile(
     stages = profile.stages
     if duration is not None:
         factor = parse_duration(duration) / profile.duration
-        stages = tuple(Stage(s.seconds * factor, s.target) for s in stages)
+        stages = tuple(Stage(seconds=s.seconds * factor, target=s.target) for s in stages)
     if vus is not None:
         if vus < 1:
             raise UserError(f"--vus: must be at least 1, got {vus}")
         peak = max(s.target for s in stages)
-        stages = tuple(Stage(s.seconds, max(1, round(s.target * vus / peak))) for s in stages)
+        stages = tuple(
+            Stage(seconds=s.seconds, target=max(1, round(s.target * vus / peak))) for s in stages
+        )
     if rate is not None and rate < 1:
         raise UserError(f"--rate: must be at least 1 request per second, got {rate}")
     warmup_seconds = None if warmup is None else parse_duration(warmup, "--warmup", True)
@@ -162,4 +190,4 @@ def resolve_profile(
     label = f"{name}*" if custom else name
     if rate is not None:
         label += f"@{rate}/s"
-    return Profile(label, stages, warmup=warmup_seconds, rate=rate)
+    return Profile(name=label, stages=stages, warmup=warmup_seconds)

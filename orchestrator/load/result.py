@@ -1,8 +1,92 @@
-"""The result every load tool is parsed into."""
+"""What one load tool measured on one load host: counts, typed latency percentiles and,
+when the tool can give it, the whole latency histogram (so results of several load hosts
+can be merged exactly: percentiles are never averaged)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+# orch 0.1.0 stored latencies as k6's summary keys; the typed field each one became.
+_LEGACY_LATENCY_KEYS = {
+    "min": "min",
+    "avg": "mean",
+    "med": "p50",
+    "p(75)": "p75",
+    "p(90)": "p90",
+    "p(95)": "p95",
+    "p(99)": "p99",
+    "p(99.9)": "p999",
+    "p(99.99)": "p9999",
+    "max": "max",
+}
+
+
+class Latency(BaseModel):
+    """Request latency in milliseconds; None where the tool did not measure it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: float | None = None
+    mean: float | None = None
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p999: float | None = None
+    p9999: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def from_summary_keys(cls, values: dict[str, float]) -> Latency:
+        """From k6-style keys (`med`, `p(99)`, `avg` ...); unknown keys are ignored."""
+        known = {_LEGACY_LATENCY_KEYS[k]: v for k, v in values.items() if k in _LEGACY_LATENCY_KEYS}
+        return cls(**known)
+
+    @property
+    def measured(self) -> bool:
+        """True when any latency figure is known."""
+        return any(value is not None for value in self.model_dump().values())
+
+
+class LatencyHistogram(BaseModel):
+    """How many requests took each latency: (value in microseconds, count), ascending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buckets: list[tuple[float, int]]
+
+    @property
+    def total(self) -> int:
+        """Requests counted."""
+        return sum(count for _, count in self.buckets)
+
+    def percentile(self, percent: float) -> float:
+        """The smallest value at or below which `percent` % of the requests fall (the
+        nearest-rank percentile), in microseconds."""
+        total = self.total
+        if total == 0:
+            raise ValueError("an empty histogram has no percentiles")
+        rank = max(1, math.ceil(percent / 100 * total))
+        seen = 0
+        for value, count in self.buckets:
+            seen += count
+            if seen >= rank:
+                return value
+        return self.buckets[-1][0]
+
+    @classmethod
+    def merged(cls, histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
+        """One histogram holding every request of `histograms`."""
+        counts: dict[float, int] = {}
+        for histogram in histograms:
+            for value, count in histogram.buckets:
+                counts[value] = counts.get(value, 0) + count
+        return cls(buckets=sorted(counts.items()))
 
 
 class LoadResult(BaseModel):
@@ -11,10 +95,23 @@ class LoadResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tool: str
+    host: str | None = None  # the load host; None for the merged result of several
     requests: int
     failed_requests: int
     duration_seconds: float
     requests_per_second: float
-    latency_ms: dict[str, float]  # keys: min, avg, med, max, p(99), p(99.9), p(99.99) as known
+    latency: Latency = Latency()
+    histogram: LatencyHistogram | None = None
     dropped_iterations: int = 0
-    load_cpu_seconds: float | None = None
+    cpu_seconds: float | None = None  # the load tool's own CPU time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_0_1(cls, data: Any) -> Any:
+        """orch 0.1.0 wrote `latency_ms` (k6 summary keys) and `load_cpu_seconds`."""
+        if isinstance(data, dict) and "latency_ms" in data:
+            data = dict(data)
+            data["latency"] = Latency.from_summary_keys(data.pop("latency_ms") or {})
+            if "load_cpu_seconds" in data:
+                data["cpu_seconds"] = data.pop("load_cpu_seconds")
+        return data

@@ -1,9 +1,11 @@
-"""wrk: finding it, the command line for a profile, and parsing the JSON its Lua hook prints.
+"""wrk: finding it, the command line for a load point, and parsing the JSON its Lua hook
+prints.
 
-wrk keeps a fixed number of connections busy for a fixed time (a closed loop): a profile
-maps to its peak VUs as connections, its total duration (whole seconds: wrk accepts no
-less) and one thread per load CPU. `wrk/orch.lua` pipelines requests when given a depth
-and prints one `ORCH_WRK_JSON {...}` line from wrk's done() hook.
+wrk keeps a fixed number of connections busy for a fixed time (a closed loop): a point's
+`vus` are its connections, the profile's total duration its run time (whole seconds: wrk
+accepts no less), with one thread per load CPU (never more threads than connections).
+`wrk/orch.lua` pipelines requests when given a depth and prints one `ORCH_WRK_JSON {...}`
+line from wrk's done() hook.
 """
 
 from __future__ import annotations
@@ -11,33 +13,34 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts.base import Host
-from orchestrator.inventory import Inventory
-from orchestrator.load.points import Profile
-from orchestrator.load.result import LoadResult
+from orchestrator.hosts.base import CommandResult, Host
+from orchestrator.load.points import LoadPoint, Profile
+from orchestrator.load.result import Latency, LoadResult
+from orchestrator.load.tool import LoadCommand
 
 SCRIPT = "wrk/orch.lua"
 OUTPUT_FILE = "wrk-output.txt"
 JSON_MARK = "ORCH_WRK_JSON "
 PIPELINE_DEPTH = 16  # as in the well-known plaintext test
-# wrk's percentile keys (from the Lua hook) and the names LoadResult uses for them.
+# wrk's percentile keys (from the Lua hook) and the Latency fields they fill.
 _PERCENTILES = {
-    "50": "med",
-    "75": "p(75)",
-    "90": "p(90)",
-    "99": "p(99)",
-    "99.9": "p(99.9)",
-    "99.99": "p(99.99)",
+    "50": "p50",
+    "75": "p75",
+    "90": "p90",
+    "99": "p99",
+    "99.9": "p999",
+    "99.99": "p9999",
 }
 
 
-def find_wrk(inv: Inventory, host: Host) -> str:
-    """wrk on the load host: the inventory's load.wrk_path, else wrk on PATH."""
-    if inv.load.wrk_path:
-        path = host.expand(inv.load.wrk_path)
+def find_wrk(configured: str | None, host: Host) -> str:
+    """wrk on the load host: `configured` (the inventory's load.wrk_path), else wrk on PATH."""
+    if configured:
+        path = host.expand(configured)
         if not host.run(["test", "-x", path], timeout=30, check=False).ok:
             raise UserError(f"inventory load.wrk_path: {path} is not executable on {host.name}")
         return path
@@ -61,39 +64,31 @@ def wrk_seconds(profile: Profile) -> int:
     return max(1, math.ceil(profile.duration - 1e-9))
 
 
-def wrk_connections(profile: Profile, threads: int) -> int:
-    """Connections for a profile: its peak VUs, at least one per thread."""
-    return max(profile.max_vus, threads)
+def threads_for(cpus: Sequence[int], connections: int | None = None) -> int:
+    """One wrk thread per load CPU, but no more threads than connections."""
+    threads = max(1, len(cpus))
+    return threads if connections is None else max(1, min(threads, connections))
 
 
 def wrk_command(
-    wrk: str, script: str, url: str, profile: Profile, threads: int, pipeline: int = 1
+    wrk: str, script: str, url: str, profile: Profile, point: LoadPoint, threads: int
 ) -> list[str]:
-    """argv for one wrk run of `profile` against `url`; `pipeline` > 1 pipelines requests."""
-    if profile.rate is not None:
+    """argv for one wrk run of `point` for the profile's duration against `url`."""
+    if point.kind == "open":
         raise UserError("--rate: wrk has no open model; use --load-tool k6 for a fixed rate")
     argv = [
         wrk,
         "--threads",
-        str(threads),
+        str(threads_for(range(threads), point.vus)),
         "--connections",
-        str(wrk_connections(profile, threads)),
+        str(point.vus),
         "--duration",
         f"{wrk_seconds(profile)}s",
         "--script",
         script,
         url,
     ]
-    return [*argv, "--", str(pipeline)] if pipeline > 1 else argv
-
-
-def describe_wrk(profile: Profile, threads: int, pipeline: int) -> str:
-    """The load model of a wrk run in words."""
-    depth = f", {pipeline} requests pipelined per connection" if pipeline > 1 else ""
-    return (
-        f"closed loop: wrk, {wrk_connections(profile, threads)} connections on {threads} "
-        f"thread(s) for {wrk_seconds(profile)} s{depth}"
-    )
+    return [*argv, "--", str(point.pipeline)] if point.pipeline > 1 else argv
 
 
 def _number(data: dict[str, Any], key: str, source: str) -> float:
@@ -124,26 +119,72 @@ def parse_wrk_output(text: str, pipeline: int = 1, source: str = "wrk output") -
     seconds = _number(data, "duration_us", source) / 1e6
     requests = int(_number(data, "requests", source))
     failed = sum(int(_number(errors, key, source)) for key in errors)
-    latency_ms: dict[str, float] = {}
+    figures: dict[str, float] = {}
     if pipeline <= 1 and requests > 0:
-        latency_ms = {
+        figures = {
             "min": _number(latency, "min", source) / 1000,
-            "avg": _number(latency, "mean", source) / 1000,
+            "mean": _number(latency, "mean", source) / 1000,
             "max": _number(latency, "max", source) / 1000,
         }
         for key, name in _PERCENTILES.items():
             if key in percentiles:
-                latency_ms[name] = _number(percentiles, key, source) / 1000
+                figures[name] = _number(percentiles, key, source) / 1000
     return LoadResult(
         tool="wrk" if pipeline <= 1 else f"wrk-pipelined-{pipeline}",
         requests=requests,
         failed_requests=failed,
         duration_seconds=seconds,
         requests_per_second=requests / seconds if seconds > 0 else 0.0,
-        latency_ms=latency_ms,
+        latency=Latency(**figures),
     )
 
 
-def threads_for(cpus: Sequence[int]) -> int:
-    """One wrk thread per load CPU."""
-    return max(1, len(cpus))
+@dataclass(frozen=True)
+class Wrk:
+    """wrk on a load host, with orch's Lua hook; `name` is what --load-tool called it."""
+
+    path: str
+    script: str  # wrk/orch.lua on the load host
+    threads: int = 1  # one per load CPU
+    version: str = ""
+    name: str = "wrk"  # or wrk-pipelined
+    pipeline: int = 1  # the run's default depth, for its label
+    kind: str = "wrk"
+
+    @property
+    def label(self) -> str:
+        """`wrk`, or `wrk-pipelined-16` when the run pipelines."""
+        return f"wrk-pipelined-{self.pipeline}" if self.pipeline > 1 else "wrk"
+
+    @property
+    def raw_output_name(self) -> str:
+        """File name for the tool's console output in the cell directory."""
+        return OUTPUT_FILE
+
+    def command(
+        self, url: str, profile: Profile, point: LoadPoint, output_dir: str, prefix: str = ""
+    ) -> LoadCommand:
+        """wrk holding the point's connections for the profile's duration."""
+        argv = wrk_command(self.path, self.script, url, profile, point, self.threads)
+        return LoadCommand(argv, {}, None)
+
+    def succeeded(self, result: CommandResult) -> bool:
+        """wrk exits 0 when it ran."""
+        return result.ok
+
+    def parse(
+        self, output: str, summary: str | None, profile: Profile, point: LoadPoint, source: str
+    ) -> LoadResult:
+        """The LoadResult of one run from wrk's console output."""
+        return parse_wrk_output(output, point.pipeline, source=source)
+
+    def model(self, profile: Profile, point: LoadPoint) -> str:
+        """The load model of a wrk run in words."""
+        threads = threads_for(range(self.threads), point.vus)
+        depth = (
+            f", {point.pipeline} requests pipelined per connection" if point.pipeline > 1 else ""
+        )
+        return (
+            f"closed loop: wrk, {point.vus} connections on {threads} "
+            f"thread(s) for {wrk_seconds(profile)} s{depth}"
+        )

@@ -1,4 +1,5 @@
-"""`orch compare RUN_A RUN_B`: each server's change from run A to run B, with significance.
+"""`orch compare RUN_A RUN_B`: each server's change from run A to run B at each load point
+both runs measured, with significance.
 
 The two runs are independent samples, so a change is the ratio of B's median to A's
 with Welch's t interval on the logarithms (stats.welch_ratio_ci); `n.s.` marks an
@@ -9,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import median
 
-from orchestrator.report.markdown import NOT_SIGNIFICANT, Row, build_rows
-from orchestrator.results.cell import CellResult, RunDirectory
-from orchestrator.results.stats import Estimate, describe_method, welch_ratio_ci
+from orchestrator.report.table import NOT_SIGNIFICANT, change
+from orchestrator.results.aggregate import Row, build_rows
+from orchestrator.results.cell import CellResult
+from orchestrator.results.record import RunRecord
+from orchestrator.results.rundir import RunDirectory
+from orchestrator.results.stats import METHOD_NONE, Estimate, describe_method, welch_ratio_ci
 
 Metric = Callable[[CellResult], float | None]
 
@@ -26,7 +31,7 @@ def _per_cpu(cell: CellResult) -> float | None:
 
 
 def _median_latency(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.latency_ms.get("med")
+    return None if cell.load is None else cell.load.latency.p50
 
 
 METRICS: tuple[tuple[str, Metric, str], ...] = (
@@ -45,103 +50,99 @@ class Change:
     ratio: Estimate | None  # B over A
 
 
-def _values(cells: Sequence[CellResult], server: str, metric: Metric) -> list[float]:
-    found = [metric(c) for c in cells if c.server == server and c.status == "ok"]
+def _values(cells: Sequence[CellResult], server: str, point: str, metric: Metric) -> list[float]:
+    found = [
+        metric(c) for c in cells if c.server == server and c.point == point and c.status == "ok"
+    ]
     return [v for v in found if v is not None and v > 0]
 
 
 def measure_change(a: Sequence[float], b: Sequence[float]) -> Change:
     """Medians of both samples and the ratio B/A with its interval (None when a side is empty)."""
+    a_median = median(a) if a else None
+    b_median = median(b) if b else None
     if not a or not b:
-        return Change(_median_or_none(a), _median_or_none(b), None)
-    ratio = welch_ratio_ci(b, a)
-    return Change(_median_or_none(a), _median_or_none(b), ratio)
+        return Change(a_median, b_median, None)
+    return Change(a_median, b_median, welch_ratio_ci(b, a))
 
 
-def _median_or_none(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+def _describe_run(label: str, run_dir: RunDirectory, record: RunRecord) -> str:
+    points = ", ".join(point.describe() for point in record.points)
+    return (
+        f"- {label}: `{run_dir.path.name}`: profile `{record.profile.name}`, "
+        f"{record.load_tool.label}, {record.repetitions} repetition(s); "
+        f"{record.load_model()}" + ("" if record.single_point else f"; points: {points}")
+    )
 
 
-def format_change(ratio: Estimate | None) -> str:
-    """`+4.2% (+1.0…+7.5%)`, with `n.s.` when the interval includes no change."""
-    if ratio is None:
-        return "-"
-    text = f"{(ratio.value - 1) * 100:+.2f}%"
-    if ratio.low is not None and ratio.high is not None:
-        text += f" ({(ratio.low - 1) * 100:+.1f}…{(ratio.high - 1) * 100:+.1f}%)"
-        if not ratio.excludes(1.0):
-            text += f" {NOT_SIGNIFICANT}"
-    return text
+def _setup(record: RunRecord) -> str:
+    return f"{record.profile.name}|{record.load_tool.label}|{record.load_model()}"
 
 
 def _limit(row: Row | None) -> str:
-    if row is None or row.repetitions_ok == 0:
-        return "-"
-    return "load tool" if row.load_bound else "server"
-
-
-def _describe_run(label: str, run_dir: RunDirectory) -> tuple[str, str]:
-    run = run_dir.read_run()
-    profile = run.get("profile", {})
-    tool = run.get("load_tool", {}).get("name", "k6")
-    model = profile.get("model", "closed loop: k6 ramping VUs")
-    line = (
-        f"- {label}: `{run_dir.path.name}`: profile `{profile.get('name')}`, {tool}, "
-        f"{run.get('repetitions', 1)} repetition(s); {model}"
-    )
-    return line, f"{profile.get('name')}|{tool}|{model}"
+    return "-" if row is None else row.limit
 
 
 def compare_runs(run_a: RunDirectory, run_b: RunDirectory) -> str:
-    """A Markdown report of every server present in both runs."""
+    """A Markdown report of every server and load point present in both runs."""
+    record_a, record_b = run_a.read_run(), run_b.read_run()
     cells_a, cells_b = run_a.read_cells(), run_b.read_cells()
-    rows_a = {r.server: r for r in build_rows(cells_a, None)}
-    rows_b = {r.server: r for r in build_rows(cells_b, None)}
-    servers = [name for name in rows_a if name in rows_b]
-    line_a, key_a = _describe_run("A", run_a)
-    line_b, key_b = _describe_run("B", run_b)
-    out = ["# orch compare", "", line_a, line_b, ""]
-    if key_a != key_b:
+    rows_a = {(r.point, r.server): r for r in build_rows(cells_a, None)}
+    rows_b = {(r.point, r.server): r for r in build_rows(cells_b, None)}
+    shared = [key for key in rows_a if key in rows_b]
+    out = [
+        "# orch compare",
+        "",
+        _describe_run("A", run_a, record_a),
+        _describe_run("B", run_b, record_b),
+        "",
+    ]
+    if _setup(record_a) != _setup(record_b):
         out += [
             "**The runs differ in profile, load tool or load model: a change may come from "
             "that rather than from the servers.**",
             "",
         ]
-    if not servers:
+    if not shared:
         return "\n".join([*out, "No server was measured in both runs."])
-    header = ["Server"]
+    several_points = len({point for point, _ in shared}) > 1
+    header = ["Server", *(["Point"] if several_points else [])]
     for name, _, _ in METRICS:
         header += [f"{name} A", f"{name} B", "Change"]
     header += ["Limit A", "Limit B"]
     out += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     methods: set[str] = set()
-    for server in servers:
-        cells = [server]
+    for point, server in shared:
+        cells = [server, *([point] if several_points else [])]
         for _, metric, fmt in METRICS:
-            change = measure_change(
-                _values(cells_a, server, metric), _values(cells_b, server, metric)
+            found = measure_change(
+                _values(cells_a, server, point, metric), _values(cells_b, server, point, metric)
             )
-            if change.ratio is not None:
-                methods.add(change.ratio.method)
+            if found.ratio is not None:
+                methods.add(found.ratio.method)
             cells += [
-                "-" if change.a is None else fmt.format(change.a),
-                "-" if change.b is None else fmt.format(change.b),
-                format_change(change.ratio),
+                "-" if found.a is None else fmt.format(found.a),
+                "-" if found.b is None else fmt.format(found.b),
+                change(found.ratio),
             ]
-        cells += [_limit(rows_a.get(server)), _limit(rows_b.get(server))]
+        cells += [_limit(rows_a.get((point, server))), _limit(rows_b.get((point, server)))]
         out.append("| " + " | ".join(cells) + " |")
     out += [
         "",
         f"Values are medians across repetitions; Change is B over A with its "
-        f"{describe_method(methods - {'none'})}; `{NOT_SIGNIFICANT}` marks an interval "
+        f"{describe_method(methods - {METHOD_NONE})}; `{NOT_SIGNIFICANT}` marks an interval "
         "that includes no change. Rows limited by the load tool compare best by "
         "Req per server CPU-s.",
     ]
-    only = sorted(set(rows_a) ^ set(rows_b))
+    only = sorted({f"{s} at {p}" if several_points else s for p, s in set(rows_a) ^ set(rows_b)})
     if only:
         out.append(f"Measured in one run only: {', '.join(only)}.")
+    left_out = [
+        f"{p.describe()} (only in {name})"
+        for name, mine, other in (("A", record_a, record_b), ("B", record_b, record_a))
+        for p in mine.points
+        if p.key not in {q.key for q in other.points}
+    ]
+    if left_out:
+        out.append(f"Load points left out (not in both runs): {', '.join(left_out)}.")
     return "\n".join(out)

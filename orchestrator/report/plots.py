@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from matplotlib import rc_context
@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from orchestrator.report.markdown import Row
+from orchestrator.results.aggregate import Row
+from orchestrator.results.stats import Estimate
 from orchestrator.servers import APIS
 
 FORMATS = ("svg", "png")
@@ -30,7 +31,7 @@ OTHER_COLOUR = "#8C8C8C"
 BAR_GROUP_WIDTH = 0.8
 WHISKER_CAP = 2.5  # the y axis reaches at most this multiple of the tallest bar
 
-Triple = tuple[float | None, float | None, float | None]  # value, low, high
+RowFigure = Callable[[Row], Estimate | None]
 
 
 def _apis(rows: Sequence[Row]) -> list[str]:
@@ -46,8 +47,8 @@ def _languages(rows: Sequence[Row]) -> list[str]:
     return seen
 
 
-def _bars(ax: Axes, rows: Sequence[Row], figure: str, hatch_load_bound: bool) -> None:
-    """Grouped bars of one figure (Row attribute prefix) with asymmetric CI whiskers.
+def _bars(ax: Axes, rows: Sequence[Row], figure: RowFigure, hatch_load_bound: bool) -> None:
+    """Grouped bars of one figure with asymmetric CI whiskers.
 
     Whiskers far above the bars (a few repetitions give wide intervals) would flatten
     every bar, so the axis stops at WHISKER_CAP times the tallest bar and a cut whisker
@@ -61,10 +62,10 @@ def _bars(ax: Axes, rows: Sequence[Row], figure: str, hatch_load_bound: bool) ->
             row = next((r for r in rows if r.api == api and r.language == language), None)
             if row is None:
                 continue
-            value, low, high = _triple(row, figure)
-            if value is not None:
+            est = figure(row)
+            if est is not None:
                 x = group - BAR_GROUP_WIDTH / 2 + width * (index + 0.5)
-                bars.append((x, row, value, low, high))
+                bars.append((x, row, est.value, est.low, est.high))
     tallest = max((value for _, _, value, _, _ in bars), default=0.0)
     reach = [min(high, tallest * WHISKER_CAP) for *_, high in bars if high is not None]
     top = max([tallest, *reach]) * 1.08 or 1.0
@@ -95,11 +96,6 @@ def _bars(ax: Axes, rows: Sequence[Row], figure: str, hatch_load_bound: bool) ->
     ax.set_xlim(-0.6, len(apis) - 0.4)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-
-
-def _triple(row: Row, figure: str) -> Triple:
-    value = getattr(row, figure)
-    return value, getattr(row, f"{figure}_low"), getattr(row, f"{figure}_high")
 
 
 def _legend(fig: Figure, rows: Sequence[Row], load_bound_note: bool) -> None:
@@ -136,7 +132,7 @@ def requests_figure(rows: Sequence[Row], title: str) -> Figure:
     """Req/s per server grouped by API, whiskers at the 95% interval."""
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    _bars(ax, rows, "requests_per_second", hatch_load_bound=True)
+    _bars(ax, rows, lambda row: row.requests_per_second, hatch_load_bound=True)
     ax.set_ylabel("requests per second (median)")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
     ax.set_title("Req/s per server, 95% confidence whiskers", fontsize=10)
@@ -149,8 +145,12 @@ def latency_figure(rows: Sequence[Row], title: str) -> Figure:
     """Median, p(99) and p(99.9) latency per server grouped by API, one panel each."""
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     axes = fig.subplots(1, 3)
-    panels = (("median_ms", "median"), ("p99_ms", "p(99)"), ("p999_ms", "p(99.9)"))
-    measured = any(r.median_ms is not None for r in rows)
+    panels: tuple[tuple[RowFigure, str], ...] = (
+        (lambda row: row.latency_p50_ms, "median"),
+        (lambda row: row.latency_p99_ms, "p(99)"),
+        (lambda row: row.latency_p999_ms, "p(99.9)"),
+    )
+    measured = any(r.latency_p50_ms is not None for r in rows)
     for ax, (figure, label) in zip(axes, panels, strict=True):
         _bars(ax, rows, figure, hatch_load_bound=False)
         ax.set_title(f"{label} latency", fontsize=10)

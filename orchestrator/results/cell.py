@@ -1,28 +1,15 @@
-"""Result models and the run directory: atomic writes, listing what is already measured."""
+"""What one cell measured: the server's and its core's CPU, the load tool's result and
+CPU, the NIC counters, and how the cell ended."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from orchestrator.errors import UserError
 from orchestrator.load.result import LoadResult
-
-RUN_FILE = "run.json"
-RESULT_FILE = "result.json"
-LOCK_FILE = ".orch.lock"
-# What an interrupted atomic write or download leaves behind.
-STALE_PATTERNS = (".*.tmp", "*.orch-partial")
+from orchestrator.results.saturation import is_load_bound
 
 
 class ProcessCpu(BaseModel):
@@ -113,20 +100,39 @@ class NicCounters(BaseModel):
     tx_bytes: int
 
 
+class CellKey(BaseModel):
+    """Which cell: a server at a load point, at one repetition (1-based)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: str
+    point: str  # the load point's key, e.g. `c100`
+    repetition: int
+
+    def __str__(self) -> str:
+        return f"{self.server}/{self.point}/{self.repetition}"
+
+    def label(self, with_point: bool = True) -> str:
+        """`server/point/repetition`, or `server/repetition` in a run of one load point."""
+        return str(self) if with_point else f"{self.server}/{self.repetition}"
+
+
 class CellResult(BaseModel):
-    """One server measured once: what happened and what was measured."""
+    """One server measured once at one load point: what happened and what was measured."""
 
     model_config = ConfigDict(extra="forbid")
 
     server: str
     api: str
     language: str
+    point: str = ""  # the load point's key; orch 0.1.0 had one point and no such field
     repetition: int
     status: Literal["ok", "failed"]
     error: str | None = None
     started_at: str
     finished_at: str
-    load: LoadResult | None = None
+    load: LoadResult | None = None  # all load hosts together
+    load_by_host: list[LoadResult] = []  # each load host's own, when there are several
     server_cpu: ProcessCpu | None = None
     server_cores: CoreCpu | None = None
     load_cpu: LoadCpu | None = None
@@ -136,14 +142,22 @@ class CellResult(BaseModel):
     warmup_seconds: float | None = None  # unmeasured load before the measured pass
 
     @property
-    def key(self) -> str:
-        """`server/repetition`, as the run's plan names the cell."""
-        return f"{self.server}/{self.repetition}"
+    def key(self) -> CellKey:
+        """Which cell this is."""
+        return CellKey(server=self.server, point=self.point, repetition=self.repetition)
 
     @property
     def failed_requests(self) -> int:
         """Requests the load tool counted as failed (0 when it has no result)."""
         return self.load.failed_requests if self.load is not None else 0
+
+    @property
+    def core_busy(self) -> float | None:
+        """The share of the measured pass the server's pinned core was not idle."""
+        if self.server_cores is None:
+            return None
+        window = self.server_cpu.busy_window_seconds if self.server_cpu else None
+        return self.server_cores.busy_share(window)
 
     @property
     def server_load(self) -> float | None:
@@ -162,129 +176,26 @@ class CellResult(BaseModel):
         return self.server_cores.busy_share(self.server_cpu.busy_window_seconds)
 
     @property
+    def load_bound(self) -> bool:
+        """True when the server's core sat idle: the load tool, not the server, set Req/s."""
+        load = self.server_load
+        return load is not None and is_load_bound(load)
+
+    @property
     def requests_per_cpu_second(self) -> float | None:
         """Requests served per second of server CPU: meaningful even when load-bound."""
         if self.load is None or self.server_cpu is None or self.server_cpu.cpu_seconds <= 0:
             return None
         return self.load.requests / self.server_cpu.cpu_seconds
 
+    @property
+    def nic_packets_per_request(self) -> float | None:
+        """Packets both ways on the target's interface per request."""
+        if self.nic is None or self.load is None or self.load.requests == 0:
+            return None
+        return (self.nic.rx_packets + self.nic.tx_packets) / self.load.requests
+
 
 def utc_now() -> str:
     """Now as an ISO 8601 UTC timestamp."""
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so readers (and a kill -9) see either the old or the whole new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Atomically write pretty JSON."""
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-class RunDirectory:
-    """results/<UTC timestamp>-<label>/ with run.json, cells/<server>/<rep>/ and reports."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def create(cls, parent: Path, label: str) -> RunDirectory:
-        """Make a new, uniquely named run directory."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        base = parent / f"{stamp}-{label}"
-        path, n = base, 1
-        while path.exists():
-            n += 1
-            path = parent / f"{stamp}-{label}-{n}"
-        path.mkdir(parents=True)
-        return cls(path)
-
-    @classmethod
-    def open(cls, path: Path) -> RunDirectory:
-        """Open an existing run directory, refusing anything that is not one."""
-        if not (path / RUN_FILE).is_file():
-            raise UserError(f"{path}: not a run directory (no {RUN_FILE})")
-        return cls(path)
-
-    def cell_dir(self, server: str, repetition: int) -> Path:
-        """Where one cell's files live."""
-        return self.path / "cells" / server / str(repetition)
-
-    def write_run(self, data: dict[str, Any]) -> None:
-        """Write run.json."""
-        write_json_atomic(self.path / RUN_FILE, data)
-
-    def read_run(self) -> dict[str, Any]:
-        """Read run.json."""
-        try:
-            data: dict[str, Any] = json.loads((self.path / RUN_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{self.path / RUN_FILE}: unreadable run file ({exc})") from None
-        return data
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the run for this process: a second orch on the same run is refused.
-
-        The kernel drops the lock when orch dies, even by kill -9.
-        """
-        path = self.path / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise UserError(
-                    f"{self.path}: another orch (PID {holder}) is running this run"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield
-        finally:
-            os.close(fd)
-
-    def measured(self) -> set[str]:
-        """Keys (`server/repetition`) of the cells whose result.json is on disk."""
-        cells = self.path / "cells"
-        return {f"{p.parent.parent.name}/{p.parent.name}" for p in cells.glob(f"*/*/{RESULT_FILE}")}
-
-    def clear_unfinished(self, server: str, repetition: int) -> None:
-        """Remove what a cell interrupted before its result.json left in its folder."""
-        folder = self.cell_dir(server, repetition)
-        if folder.is_dir() and not (folder / RESULT_FILE).exists():
-            shutil.rmtree(folder)
-
-    def remove_stale_temporaries(self) -> None:
-        """Delete half-written temporary files a killed orch left (never a finished file)."""
-        for pattern in STALE_PATTERNS:
-            for path in self.path.rglob(pattern):
-                path.unlink(missing_ok=True)
-
-    def write_cell(self, result: CellResult) -> None:
-        """Write one cell's result.json atomically."""
-        path = self.cell_dir(result.server, result.repetition) / RESULT_FILE
-        write_json_atomic(path, result.model_dump(mode="json"))
-
-    def read_cells(self) -> list[CellResult]:
-        """Every cell result on disk, in no particular order."""
-        cells = []
-        for path in sorted((self.path / "cells").glob(f"*/*/{RESULT_FILE}")):
-            try:
-                cells.append(CellResult.model_validate_json(path.read_text(encoding="utf-8")))
-            except (OSError, ValidationError) as exc:
-                raise UserError(f"{path}: unreadable cell result ({exc})") from None
-        return cells

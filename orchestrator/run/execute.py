@@ -1,37 +1,54 @@
-"""`orch run` end to end: deploy, plan, measure every cell, record and report."""
+"""`orch run` end to end: deploy, plan, measure every cell, record how the run ended; and
+`--resume`, which measures the cells a run lacks."""
 
 from __future__ import annotations
 
-import contextlib
 import shlex
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from orchestrator import __version__
 from orchestrator.deploy.deploy import DeployResult, deploy
-from orchestrator.errors import UserError
+from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import Host
 from orchestrator.hosts.connect import close_hosts, open_hosts
 from orchestrator.inventory import Inventory
 from orchestrator.load import wrk
-from orchestrator.load.points import Profile
-from orchestrator.load.tool import LoadTool, check_combination
+from orchestrator.load.k6 import K6
+from orchestrator.load.points import LoadPoint, Profile
+from orchestrator.load.tool import LoadTool
+from orchestrator.load.wrk import Wrk
 from orchestrator.paths import project_root
-from orchestrator.results.cell import CellResult, RunDirectory, utc_now
-from orchestrator.run.cell import BenchContext, HostLost, run_plan
+from orchestrator.results.cell import CellResult, utc_now
+from orchestrator.results.record import (
+    K6Provision,
+    LoadToolRecord,
+    Resumption,
+    RunFacts,
+    RunRecord,
+)
+from orchestrator.results.rundir import RunDirectory
+from orchestrator.run.cell import run_cell
+from orchestrator.run.context import RunContext
 from orchestrator.run.counters import detect_interface
 from orchestrator.run.orphans import stop_orphans
 from orchestrator.run.plan import Cell, build_plan
 from orchestrator.run.ports import port_in_use, wait_port_free
+from orchestrator.run.signals import (
+    Interrupted,
+    RunInterrupted,
+    RunStopped,
+    signal_name,
+    stop_on_signals,
+)
 from orchestrator.servers import ServerSpec
 
-DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
+CellCallback = Callable[[int, Cell], None]
+DoneCallback = Callable[[int, Cell, CellResult], None]
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -40,41 +57,18 @@ class RunOptions:
 
     servers: list[ServerSpec]
     profile: Profile
+    points: list[LoadPoint]
     repetitions: int
     baseline: str | None
     out: Path
     label: str
+    load_tool: str  # k6, wrk or wrk-pipelined
+    pipeline: int = 1  # the run's default wrk depth
     accept_new_host_keys: bool = False
-    load_tool: str | None = None  # k6, wrk or wrk-pipelined; None: the inventory's load.tool
-    pipeline: int | None = None  # wrk pipeline depth; None: 16 for wrk-pipelined, else 1
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP arrived during a run; the message is the signal's name."""
-
-
-class RunInterrupted(Exception):
-    """The run stopped early on a signal; what was measured is in `run_dir` (None when
-    the signal came before the run directory existed)."""
-
-    def __init__(self, run_dir: RunDirectory | None, signal_name: str = "SIGINT") -> None:
-        super().__init__(signal_name)
-        self.run_dir = run_dir
-        self.signal_name = signal_name
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal's number, as a shell reports a death by that signal."""
-        return 128 + signal.Signals[self.signal_name].value
-
-
-class RunStopped(Exception):
-    """A host could not be reached any more, so the run stopped; `reason` names it."""
-
-    def __init__(self, run_dir: RunDirectory, reason: str) -> None:
-        super().__init__(reason)
-        self.run_dir = run_dir
-        self.reason = reason
+class HostLost(HostError):
+    """A host stopped answering and a reconnection failed: the run cannot go on."""
 
 
 def orch_commit() -> str:
@@ -90,6 +84,10 @@ def orch_commit() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() or "unknown"
+
+
+def _command_line() -> str:
+    return shlex.join(["orch", *sys.argv[1:]])
 
 
 def _placement(inv: Inventory) -> str:
@@ -108,193 +106,165 @@ def _traffic_note(inv: Inventory, interface: str | None) -> str:
     return f"Two machines: traffic crossed the target's interface {interface or 'unknown'}."
 
 
-def default_repetitions(profile_name: str) -> int:
-    """Repetitions when the user gives none: 3 for the seed profile, else 1."""
-    return 3 if profile_name == "seed" else 1
-
-
 def choose_load_tool(
     inv: Inventory, opts: RunOptions, load: Host, deployed: DeployResult
 ) -> LoadTool:
     """The load tool the run uses, found on the load host, with its version."""
-    name = opts.load_tool or inv.load.tool
-    pipeline = check_combination(name, opts.pipeline, opts.profile)
-    if name == "k6":
-        return LoadTool(
-            "k6",
-            deployed.k6_path,
-            deployed.k6_script,
-            version=deployed.load_facts.tools.get("k6", ""),
-        )
-    path = wrk.find_wrk(inv, load)
-    return LoadTool(
-        "wrk",
+    if opts.load_tool == "k6":
+        version = deployed.load_facts.tools.get("k6", "")
+        return K6(deployed.k6_path, deployed.k6_script, version=version)
+    path = wrk.find_wrk(inv.load.wrk_path, load)
+    return Wrk(
         path,
         f"{deployed.load_workdir}/{wrk.SCRIPT}",
         threads=wrk.threads_for(inv.load.cpus),
-        pipeline=pipeline,
         version=wrk.wrk_version(load, path),
+        name=opts.load_tool,
+        pipeline=opts.pipeline,
     )
 
 
 def _tool_versions(deployed: DeployResult, load: Host, inv: Inventory) -> dict[str, str]:
     tools = {**deployed.target_facts.tools, "k6": deployed.load_facts.tools.get("k6", "")}
     try:
-        tools["wrk"] = wrk.wrk_version(load, wrk.find_wrk(inv, load))
+        tools["wrk"] = wrk.wrk_version(load, wrk.find_wrk(inv.load.wrk_path, load))
     except UserError:
         tools["wrk"] = "not installed"
     return tools
 
 
-def _run_record(
+def new_record(
     inv: Inventory,
     opts: RunOptions,
     deployed: DeployResult,
+    tool: LoadTool,
     cells: Sequence[Cell],
     run_id: str,
     interface: str | None,
-    tool: LoadTool,
-    tools: dict[str, str],
-) -> dict[str, Any]:
-    profile = opts.profile
-    return {
-        "id": run_id,
-        "command": shlex.join(["orch", *sys.argv[1:]]),
-        "orch_version": __version__,
-        "orch_commit": orch_commit(),
-        "started_at": utc_now(),
-        "status": "running",
-        "inventory": inv.model_dump(mode="json"),
-        "facts": {
-            "target": deployed.target_facts.model_dump(mode="json"),
-            "load": deployed.load_facts.model_dump(mode="json"),
-        },
-        "tools": tools,
-        "k6": {"path": deployed.k6_path, "source": deployed.k6_source},
-        "load_tool": {
-            "name": tool.label,
-            "kind": tool.kind,
-            "path": tool.path,
-            "version": tool.version,
-            "threads": tool.threads,
-            "pipeline": tool.pipeline,
-        },
-        "profile": {
-            "name": profile.name,
-            "stages": profile.k6_stages(),
-            "duration_seconds": profile.duration,
-            "max_vus": profile.max_vus,
-            "warmup_seconds": profile.warmup_seconds,
-            "rate": profile.rate,
-            "description": f"{profile.duration:g} s, up to {profile.max_vus} VUs",
-            "model_kind": "open" if profile.is_open else "closed",
-            "model": tool.model(profile),
-        },
-        "repetitions": opts.repetitions,
-        "baseline": opts.baseline,
-        "interface": interface,
-        "placement": _placement(inv),
-        "traffic_note": _traffic_note(inv, interface),
-        "plan": [cell.key for cell in cells],
-    }
+    load: Host,
+) -> RunRecord:
+    """run.json of a run about to start."""
+    pipeline = opts.pipeline if tool.kind == "wrk" else 1
+    threads = tool.threads if isinstance(tool, Wrk) else 1
+    return RunRecord(
+        id=run_id,
+        command=_command_line(),
+        orch_version=__version__,
+        orch_commit=orch_commit(),
+        started_at=utc_now(),
+        inventory=inv,
+        facts=RunFacts(target=deployed.target_facts, load=deployed.load_facts),
+        tools=_tool_versions(deployed, load, inv),
+        k6=K6Provision(path=deployed.k6_path, source=deployed.k6_source),
+        load_tool=LoadToolRecord.model_validate(
+            {
+                "name": opts.load_tool,
+                "kind": tool.kind,
+                "label": tool.label,
+                "path": tool.path,
+                "version": tool.version,
+                "threads": threads,
+                "pipeline": pipeline,
+            }
+        ),
+        profile=opts.profile,
+        points=opts.points,
+        load_models={point.key: tool.model(opts.profile, point) for point in opts.points},
+        repetitions=opts.repetitions,
+        baseline=opts.baseline,
+        interface=interface,
+        placement=_placement(inv),
+        traffic_note=_traffic_note(inv, interface),
+        plan=[cell.key for cell in cells],
+    )
 
 
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+def check_hosts(ctx: RunContext) -> None:
+    """Raise HostLost unless both hosts answer a trivial command (an SSH host reconnects
+    once if its connection dropped)."""
+    for host in dict.fromkeys((ctx.target, ctx.load)):
+        try:
+            host.run(["true"], timeout=30)
+        except HostError as exc:
+            raise HostLost(str(exc)) from None
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Interrupted, SIGINT KeyboardInterrupt (even when orch was
-    started with SIGINT ignored), so every path stops what it started by PID."""
-    handlers = {
-        signal.SIGTERM: _raise_interrupted,
-        signal.SIGHUP: _raise_interrupted,
-        signal.SIGINT: signal.default_int_handler,
-    }
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def run_plan(
+    ctx: RunContext, cells: Sequence[Cell], on_start: CellCallback, on_done: DoneCallback
+) -> list[CellResult]:
+    """Run cells in order, writing each result as soon as it exists.
 
-
-def _signal_name(stop: BaseException) -> str:
-    return str(stop) if isinstance(stop, Interrupted) else "SIGINT"
+    After a failed cell both hosts must still answer; when one does not, HostLost stops
+    the plan (the failed cell is on disk first).
+    """
+    results = []
+    for index, cell in enumerate(cells):
+        on_start(index, cell)
+        result = run_cell(ctx, cell)
+        ctx.run_dir.write_cell(result)
+        results.append(result)
+        on_done(index, cell, result)
+        if result.status == "failed":
+            check_hosts(ctx)
+    return results
 
 
 def _prepare(
-    inv: Inventory, opts: RunOptions, target: Host, load: Host, log: Callable[[str], None]
-) -> tuple[DeployResult, LoadTool, dict[str, str]]:
+    inv: Inventory, opts: RunOptions, target: Host, load: Host, log: Log
+) -> tuple[DeployResult, LoadTool]:
     """Deploy, pick the load tool, and make sure nothing else holds the servers' port."""
     deployed = deploy(inv, target, load, opts.servers, log)
     tool = choose_load_tool(inv, opts, load, deployed)
-    tools = _tool_versions(deployed, load, inv)
     holder = wait_port_free(inv, target, load, 0)
     if holder is not None:
         raise UserError(
             f"inventory target.listen.port: {port_in_use(inv, target, holder)}; stop that "
             "process or choose another port"
         )
-    return deployed, tool, tools
+    return deployed, tool
 
 
 def _measure(
-    ctx: BenchContext,
-    record: dict[str, Any],
+    ctx: RunContext,
+    record: RunRecord,
     cells: Sequence[Cell],
-    on_start: Callable[[int, Cell], None],
-    on_done: Callable[[int, Cell, CellResult], None],
+    on_start: CellCallback,
+    on_done: DoneCallback,
 ) -> None:
     """Run `cells` and leave run.json saying how the run ended."""
     run_dir = ctx.run_dir
     try:
         run_plan(ctx, cells, on_start, on_done)
     except (KeyboardInterrupt, Interrupted) as stop:
-        name = _signal_name(stop)
-        _finish(run_dir, record, "interrupted", {"interrupted_by": name})
+        name = signal_name(stop)
+        run_dir.write_run(record.ended("interrupted", interrupted_by=name, finished_at=utc_now()))
         raise RunInterrupted(run_dir, name) from None
     except HostLost as lost:
-        _finish(run_dir, record, "stopped", {"stop_reason": str(lost)})
+        run_dir.write_run(record.ended("stopped", stop_reason=str(lost), finished_at=utc_now()))
         raise RunStopped(run_dir, str(lost)) from None
-    _finish(run_dir, record, "complete", {})
-
-
-def _finish(
-    run_dir: RunDirectory, record: dict[str, Any], status: str, extra: dict[str, Any]
-) -> None:
-    for key in ("interrupted_by", "stop_reason"):
-        record.pop(key, None)
-    record.update(status=status, finished_at=utc_now(), **extra)
-    run_dir.write_run(record)
+    run_dir.write_run(record.ended("complete", finished_at=utc_now()))
 
 
 def execute_run(
-    inv: Inventory,
-    opts: RunOptions,
-    log: Callable[[str], None],
-    on_start: Callable[[int, Cell], None],
-    on_done: Callable[[int, Cell, CellResult], None],
+    inv: Inventory, opts: RunOptions, log: Log, on_start: CellCallback, on_done: DoneCallback
 ) -> RunDirectory:
-    """Deploy, run every cell, write run.json, cells and reports; return the run directory."""
-    with _stop_on_signals():
+    """Deploy, run every cell, write run.json and the cells; return the run directory."""
+    with stop_on_signals():
         target, load = open_hosts(inv, opts.accept_new_host_keys)
         try:
             try:
-                deployed, tool, tools = _prepare(inv, opts, target, load, log)
-                cells = build_plan(opts.servers, opts.repetitions)
+                deployed, tool = _prepare(inv, opts, target, load, log)
+                cells = build_plan(opts.servers, opts.points, opts.repetitions)
                 peer = inv.dial_address if inv.is_loopback else inv.load_host.address
                 interface = inv.target.interface or detect_interface(target, peer)
             except (KeyboardInterrupt, Interrupted) as stop:
-                raise RunInterrupted(None, _signal_name(stop)) from None
+                raise RunInterrupted(None, signal_name(stop)) from None
             run_dir = RunDirectory.create(opts.out, opts.label)
             with run_dir.lock():
-                record = _run_record(
-                    inv, opts, deployed, cells, run_dir.path.name, interface, tool, tools
-                )
+                run_id = run_dir.path.name
+                record = new_record(inv, opts, deployed, tool, cells, run_id, interface, load)
                 run_dir.write_run(record)
-                ctx = BenchContext(
+                ctx = RunContext(
                     inventory=inv,
                     target=target,
                     load=load,
@@ -302,7 +272,7 @@ def execute_run(
                     profile=opts.profile,
                     tool=tool,
                     run_dir=run_dir,
-                    run_id=run_dir.path.name,
+                    run_id=run_id,
                     interface=interface,
                 )
                 _measure(ctx, record, cells, on_start, on_done)
@@ -313,38 +283,37 @@ def execute_run(
 
 def resume_run(
     run_dir: RunDirectory,
-    inv: Inventory,
     opts: RunOptions,
     cells: Sequence[Cell],
-    log: Callable[[str], None],
-    on_start: Callable[[int, Cell], None],
-    on_done: Callable[[int, Cell, CellResult], None],
+    log: Log,
+    on_start: CellCallback,
+    on_done: DoneCallback,
 ) -> RunDirectory:
     """Measure the `cells` a run lacks, with its recorded inventory, profile and tool."""
-    with _stop_on_signals(), run_dir.lock():
+    with stop_on_signals(), run_dir.lock():
         record = run_dir.read_run()
+        inv = record.inventory
         run_dir.remove_stale_temporaries()
         target, load = open_hosts(inv, opts.accept_new_host_keys)
         try:
             stop_orphans(run_dir, target, cells, log)
             for cell in cells:
-                run_dir.clear_unfinished(cell.server.name, cell.repetition)
+                run_dir.clear_unfinished(cell.key)
             try:
-                deployed, tool, _ = _prepare(inv, opts, target, load, log)
+                deployed, tool = _prepare(inv, opts, target, load, log)
             except (KeyboardInterrupt, Interrupted) as stop:
-                raise RunInterrupted(run_dir, _signal_name(stop)) from None
-            resumes = record.setdefault("resumed", [])
-            resumes.append(
-                {
-                    "at": utc_now(),
-                    "command": shlex.join(["orch", *sys.argv[1:]]),
-                    "orch_commit": orch_commit(),
-                    "cells": [cell.key for cell in cells],
-                }
+                raise RunInterrupted(run_dir, signal_name(stop)) from None
+            resumption = Resumption(
+                at=utc_now(),
+                command=_command_line(),
+                orch_commit=orch_commit(),
+                cells=[cell.key for cell in cells],
             )
-            record["status"] = "running"
+            record = record.model_copy(
+                update={"resumed": [*record.resumed, resumption], "status": "running"}
+            )
             run_dir.write_run(record)
-            ctx = BenchContext(
+            ctx = RunContext(
                 inventory=inv,
                 target=target,
                 load=load,
@@ -352,8 +321,8 @@ def resume_run(
                 profile=opts.profile,
                 tool=tool,
                 run_dir=run_dir,
-                run_id=str(record.get("id") or run_dir.path.name),
-                interface=record.get("interface"),
+                run_id=record.id,
+                interface=record.interface,
             )
             _measure(ctx, record, cells, on_start, on_done)
             return run_dir

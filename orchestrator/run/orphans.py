@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import Host
-from orchestrator.results.cell import RunDirectory, write_json_atomic
+from orchestrator.results.rundir import RunDirectory, write_json_atomic
 from orchestrator.run.plan import Cell
 
 RECORD_FILE = "server-process.json"
@@ -48,7 +48,7 @@ def stop_orphans(
     PIDs."""
     stopped = []
     for cell in cells:
-        path = run_dir.cell_dir(cell.server.name, cell.repetition) / RECORD_FILE
+        path = run_dir.cell_dir(cell.key) / RECORD_FILE
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
             pid, binary, host = int(record["pid"]), str(record["binary"]), record["host"]

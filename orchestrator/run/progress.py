@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestrator.report.markdown import SATURATION_THRESHOLD
 from orchestrator.results.cell import CellResult
 from orchestrator.run.plan import Cell
 
@@ -17,9 +16,13 @@ from orchestrator.run.plan import Cell
 class RunProgress:
     """A rich progress bar over the cells; the remaining time comes from the cells so far."""
 
-    def __init__(self, console: Console, total: int, load_seconds: float) -> None:
-        """`load_seconds`: the load time of one cell (warm-up included), for the first estimate."""
+    def __init__(
+        self, console: Console, total: int, load_seconds: float, with_point: bool = False
+    ) -> None:
+        """`load_seconds`: the load time of one cell (warm-up included), for the first
+        estimate; `with_point`: name cells with their load point (runs of several)."""
         self.console = console
+        self.with_point = with_point
         self.total = total
         self.load_seconds = load_seconds
         self.started = time.monotonic()
@@ -62,26 +65,29 @@ class RunProgress:
     def cell_started(self, index: int, cell: Cell) -> None:
         """Show which cell runs now."""
         self._progress.update(
-            self._task, cell=index + 1, server=cell.key, remaining=self._format(self._remaining())
+            self._task,
+            cell=index + 1,
+            server=cell.key.label(self.with_point),
+            remaining=self._format(self._remaining()),
         )
 
     def cell_done(self, index: int, cell: Cell, result: CellResult) -> None:
         """Advance and print a one-line outcome for the cell."""
         self.done += 1
+        name = cell.key.label(self.with_point)
         if result.status == "ok" and result.load is not None:
             cpu = result.server_cpu.utilisation if result.server_cpu else 0.0
             line = (
-                f"  {cell.key}: {result.load.requests_per_second:,.0f} req/s, "
+                f"  {name}: {result.load.requests_per_second:,.0f} req/s, "
                 f"server CPU {cpu * 100:.0f}%"
             )
             if result.load_cpu is not None:
                 line += f", load CPU {result.load_cpu.share * 100:.0f}%"
-            busy = result.server_load
-            if busy is not None and busy < SATURATION_THRESHOLD:
+            if result.load_bound:
                 line += " [yellow](load-bound)[/]"
             if result.failed_requests:
                 line += f" [red]{result.failed_requests:,} failed requests[/]"
         else:
-            line = f"  [red]{cell.key}: failed[/]: {escape(result.error or '')}"
+            line = f"  [red]{name}: failed[/]: {escape(result.error or '')}"
         self._progress.console.print(line, highlight=False, markup=True, soft_wrap=True)
         self._progress.update(self._task, advance=1, remaining=self._format(self._remaining()))

@@ -1,0 +1,190 @@
+"""What each `orch` command does, composed from the phase packages; cli.py only declares
+the options, calls one of these and prints what it returns."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from orchestrator.deploy.deploy import deploy
+from orchestrator.errors import UserError
+from orchestrator.hosts.connect import close_hosts, open_hosts
+from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.report.compare import compare_runs
+from orchestrator.report.write import FORMATS, write_reports
+from orchestrator.results.rundir import RUN_FILE, RunDirectory
+from orchestrator.run.execute import RunOptions, execute_run, resume_run
+from orchestrator.run.options import RunRequest, build_options
+from orchestrator.run.progress import RunProgress
+from orchestrator.run.resume import plan_resumption
+from orchestrator.run.signals import RunInterrupted, RunStopped
+from orchestrator.servers import select_servers
+
+Say = Callable[[str], None]
+
+
+def check_inventory(inventory: Path) -> list[str]:
+    """What orch understood from an inventory (raises UserError when it is invalid)."""
+    inv = load_inventory(inventory)
+    return [f"{inventory}: valid", *(f"  {line}" for line in describe_inventory(inv))]
+
+
+def deploy_servers(
+    inventory: Path, matrix: str | None, servers: list[str], accept_keys: bool, say: Say
+) -> int:
+    """Sync and build on the target, provision the load host; exit status 1 when a build
+    failed."""
+    inv = load_inventory(inventory)
+    chosen = select_servers(matrix, servers)
+    target, load = open_hosts(inv, accept_keys)
+    try:
+        result = deploy(inv, target, load, chosen, say)
+    finally:
+        close_hosts(target, load)
+    say(f"target {target.name}: {result.target_facts.summary()}")
+    say(
+        f"  servers: built {', '.join(result.built) or 'nothing'}; "
+        f"up to date {', '.join(result.up_to_date) or 'none'}"
+    )
+    for name in result.build_failures:
+        say(f"  build FAILED: {name}")
+    if result.io_uring_problem:
+        say(f"  io_uring servers will fail here: {result.io_uring_problem}")
+    say(f"load {load.name}: k6 {result.k6_path} ({result.k6_source})")
+    return 1 if result.build_failures else 0
+
+
+def _fail_line(message: str) -> None:
+    # Plain print: rich would wrap the one-line message at the terminal width.
+    print(f"orch: {message}", file=sys.stderr, flush=True)
+
+
+def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: Say) -> int:
+    """`orch run`: measure every cell, then print and save the report; the exit status."""
+    inv = load_inventory(inventory)
+    opts = build_options(inv, request)
+    total = len(opts.servers) * len(opts.points) * opts.repetitions
+    profile = opts.profile
+    depth = f" (pipeline {opts.pipeline})" if opts.pipeline > 1 else ""
+    points = "" if len(opts.points) == 1 else f" x {len(opts.points)} load points"
+    say(
+        f"{total} cells: {', '.join(s.name for s in opts.servers)}{points} x "
+        f"{opts.repetitions}, profile {profile.name} ({profile.duration:g} s each after a "
+        f"{profile.warmup_seconds:g} s warm-up), load tool {opts.load_tool}{depth}"
+    )
+    return _measure_and_report(
+        opts,
+        total,
+        console,
+        lambda progress: execute_run(inv, opts, say, progress.cell_started, progress.cell_done),
+    )
+
+
+def resume_benchmark(
+    path: Path, baseline: str | None, accept_keys: bool, console: Console, say: Say
+) -> int:
+    """`orch run --resume`: measure the cells a run lacks, then report; the exit status."""
+    plan = plan_resumption(path, accept_keys)
+    opts = plan.options
+    if baseline is not None:
+        opts.baseline = baseline
+    record = plan.run_dir.read_run()
+    missing = ", ".join(record.cell_label(cell.key) for cell in plan.missing)
+    say(
+        f"resuming {plan.run_dir.path}: {len(plan.missing)} of {len(plan.planned)} cells "
+        f"missing ({missing})"
+    )
+    return _measure_and_report(
+        opts,
+        len(plan.missing),
+        console,
+        lambda progress: resume_run(
+            plan.run_dir, opts, plan.missing, say, progress.cell_started, progress.cell_done
+        ),
+    )
+
+
+def _measure_and_report(
+    opts: RunOptions,
+    total: int,
+    console: Console,
+    measure: Callable[[RunProgress], RunDirectory],
+) -> int:
+    """Run `measure` under a progress bar, render the report, and say how the run ended:
+    0 all cells measured, 1 a cell failed or a host was lost, 128+N on signal N."""
+    cell_seconds = opts.profile.duration + opts.profile.warmup_seconds
+    try:
+        with RunProgress(console, total, cell_seconds, len(opts.points) > 1) as progress:
+            run_dir = measure(progress)
+    except RunInterrupted as stop:
+        if stop.run_dir is None:
+            _fail_line(f"interrupted by {stop.signal_name} before any cell ran")
+            return stop.exit_code
+        write_reports(stop.run_dir, baseline=opts.baseline)
+        _fail_line(
+            f"interrupted by {stop.signal_name}; measured cells kept in {stop.run_dir.path} "
+            f"(finish with: orch run --resume {stop.run_dir.path})"
+        )
+        return stop.exit_code
+    except RunStopped as stop:
+        write_reports(stop.run_dir, baseline=opts.baseline)
+        _fail_line(
+            f"run stopped: {stop.reason}; measured cells kept in {stop.run_dir.path} "
+            f"(finish with: orch run --resume {stop.run_dir.path})"
+        )
+        return 1
+    texts = write_reports(run_dir, baseline=opts.baseline)
+    # Plain print: the table must not be wrapped at the terminal width.
+    print(f"\n{texts['md']}run directory: {run_dir.path}")
+    record = run_dir.read_run()
+    cells = run_dir.read_cells()
+    failed = [cell for cell in cells if cell.status == "failed"]
+    if failed:
+        names = ", ".join(record.cell_label(cell.key) for cell in failed)
+        _fail_line(
+            f"{len(failed)} of {len(cells)} cells failed: {names} (see Failed cells in the report)"
+        )
+        return 1
+    return 0
+
+
+def report_run(run_dir: Path, output_format: str, baseline: str | None) -> str:
+    """`orch report`: write the chosen format (`all`: every one) and return what to print:
+    that format's text (the Markdown for `all`)."""
+    directory = RunDirectory.open(run_dir)
+    formats = FORMATS if output_format == "all" else (output_format,)
+    if output_format != "all" and output_format not in FORMATS:
+        raise UserError(
+            f"--format: unknown format '{output_format}' (known: {', '.join(FORMATS)}, all)"
+        )
+    texts = write_reports(directory, formats, baseline)
+    return texts["md" if output_format == "all" else output_format]
+
+
+def compare(run_a: Path, run_b: Path) -> str:
+    """`orch compare`: the Markdown comparison of two runs."""
+    return compare_runs(RunDirectory.open(run_a), RunDirectory.open(run_b))
+
+
+def list_runs(out: Path) -> list[str]:
+    """`orch list`: one line per run directory under `out`."""
+    runs = [p for p in sorted(out.iterdir()) if (p / RUN_FILE).is_file()] if out.is_dir() else []
+    if not runs:
+        return [f"no runs in {out}"]
+    lines = []
+    for path in runs:
+        try:
+            run_dir = RunDirectory.open(path)
+            record = run_dir.read_run()
+            measured = len(run_dir.read_cells())
+        except UserError as exc:
+            lines.append(f"{path.name}  unreadable: {exc}")
+            continue
+        lines.append(
+            f"{path.name}  {record.status:<11} {measured}/{len(record.plan)} cells  "
+            f"{record.profile.name}  {record.load_tool.label}  x{record.repetitions}"
+        )
+    return lines

@@ -1,0 +1,27 @@
+"""results.json: rows, cells and the method, for other programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from orchestrator.report.csv_export import flat_row
+from orchestrator.results.aggregate import Row
+from orchestrator.results.cell import CellResult
+from orchestrator.results.record import RunRecord
+from orchestrator.results.saturation import SATURATION_THRESHOLD
+
+
+def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]) -> str:
+    """Rows (as in results.csv), every cell result, and how to read them."""
+    data = {
+        "run": record.id,
+        "load_model": record.load_model(),
+        "load_model_kind": "open" if record.is_open_model else "closed",
+        "load_models": record.load_models,
+        "points": [point.model_dump(mode="json") for point in record.points],
+        "saturation_threshold": SATURATION_THRESHOLD,
+        "rows": [flat_row(r) for r in rows],
+        "cells": [c.model_dump(mode="json") for c in cells],
+    }
+    return json.dumps(data, indent=2) + "\n"

@@ -1,0 +1,118 @@
+"""The seed's table (Api, Language, latencies, Req/s, % More Requests) with orch's trust
+columns, as Markdown, one row per server at one load point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from orchestrator.results.aggregate import Row
+from orchestrator.results.stats import Estimate
+
+NOT_SIGNIFICANT = "n.s."
+
+COLUMNS = (
+    "Api",
+    "Language",
+    "Median Req. Duration",
+    "p(99) Req. Duration",
+    "p(99.9) Req. Duration",
+    "Req/s",
+    "% More Requests",
+    "Server CPU",
+    "Core busy",
+    "Load CPU",
+    "Req per server CPU-s",
+    "NIC pkts/req",
+    "Failed req.",
+    "Req/s CV",
+    "Limit",
+)
+DROPPED_COLUMN = "Dropped iter."
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds with two decimals (three below 1 ms)."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}ms" if value >= 1 else f"{value:.3f}ms"
+
+
+def whole(value: float | None) -> str:
+    """A whole number with thousands separators."""
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _bare_ms(value: float) -> str:
+    return ms(value).removesuffix("ms")
+
+
+def with_interval(
+    est: Estimate | None,
+    fmt: Callable[[float | None], str],
+    bare: Callable[[float], str] | None = None,
+) -> str:
+    """`value (low…high)`, or just the value when there is no interval."""
+    if est is None:
+        return fmt(None)
+    if est.low is None or est.high is None:
+        return fmt(est.value)
+    short = bare or fmt
+    return f"{fmt(est.value)} ({short(est.low)}…{short(est.high)})"
+
+
+def percent_of_one(est: Estimate | None) -> str:
+    """A share (1.0 = 100%) as a whole percentage."""
+    return "-" if est is None else f"{est.value * 100:.0f}%"
+
+
+def change(ratio: Estimate | None) -> str:
+    """A ratio as a change: `+4.2% (+1.0…+7.5%)`, with `n.s.` when its interval includes
+    no change."""
+    if ratio is None:
+        return "-"
+    text = f"{(ratio.value - 1) * 100:+.2f}%"
+    if ratio.low is not None and ratio.high is not None:
+        text += f" ({(ratio.low - 1) * 100:+.1f}…{(ratio.high - 1) * 100:+.1f}%)"
+        if not ratio.excludes(1.0):
+            text += f" {NOT_SIGNIFICANT}"
+    return text
+
+
+def _more(row: Row) -> str:
+    if row.is_baseline:
+        return "Baseline"
+    return change(row.more_requests)
+
+
+def _cells_of(row: Row, dropped: bool) -> list[str]:
+    nic = row.nic_packets_per_request
+    cells = [
+        row.api,
+        row.language,
+        with_interval(row.latency_p50_ms, ms, _bare_ms),
+        with_interval(row.latency_p99_ms, ms, _bare_ms),
+        with_interval(row.latency_p999_ms, ms, _bare_ms),
+        with_interval(row.requests_per_second, whole),
+        _more(row),
+        percent_of_one(row.server_cpu),
+        percent_of_one(row.core_busy),
+        percent_of_one(row.load_cpu),
+        with_interval(row.requests_per_cpu_second, whole),
+        "-" if nic is None else f"{nic.value:.2f}",
+        str(row.failed_requests),
+    ]
+    if dropped:
+        cells.append(str(row.dropped_iterations))
+    cv = row.requests_per_second_cv
+    cells += ["-" if cv is None else f"{cv * 100:.1f}%", row.limit]
+    return cells
+
+
+def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
+    """The seed's table plus orch's trust columns (`dropped`: the open model's column)."""
+    columns = list(COLUMNS)
+    if dropped:
+        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_cells_of(row, dropped)) + " |" for row in rows]
+    return "\n".join(lines)
