@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from server_helpers import SERVER_NAMES, ServerBuilds, ServerLauncher
@@ -40,3 +41,55 @@ def server_launcher(server_name: str, server_builds: ServerBuilds) -> Iterator[S
         yield launcher
     finally:
         launcher.kill_all()
+
+
+# --- test tiers -------------------------------------------------------------------------
+# Every test belongs to one tier (pytest -m TIER): its module's below, unless the test is
+# marked with another tier itself. A module missing here fails collection.
+TIERS = {
+    "unit": "pure logic and the CLI's answers to bad input; no server, no load (< 1 min)",
+    "servers": "the six server binaries, built and probed directly",
+    "e2e": "real orch runs in loopback mode: deploy, servers, k6 and wrk",
+    "lab": "two-machine mode over SSH in network namespaces (root)",
+}
+MODULE_TIERS = {
+    "test_bad_input": "unit",
+    "test_e2e_loopback": "e2e",
+    "test_fault_units": "unit",
+    "test_faults_lab": "lab",
+    "test_faults_loopback": "e2e",
+    "test_host_contract": "lab",
+    "test_inventory": "unit",
+    "test_k6_parse": "unit",
+    "test_lab": "lab",
+    "test_load_result": "unit",
+    "test_plan": "unit",
+    "test_plots": "unit",
+    "test_report": "unit",
+    "test_run_formats": "unit",
+    "test_saturation": "unit",
+    "test_server_conformance": "servers",
+    "test_server_fuzz": "servers",
+    "test_ssh_host": "unit",
+    "test_stats": "unit",
+    "test_wrk": "unit",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier, meaning in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        own = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if own:
+            continue
+        module = Path(item.nodeid.split("::")[0]).stem
+        tier = MODULE_TIERS.get(module) or ("servers" if module.startswith("test_server_") else "")
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{module}: no test tier; add it to MODULE_TIERS in conftest.py"
+            )
+        item.add_marker(getattr(pytest.mark, tier))

@@ -126,6 +126,7 @@ def wrk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.e2e
 def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
     check_plot_files(wrk_run)
     report = (wrk_run / "report.md").read_text(encoding="utf-8")
@@ -155,6 +156,7 @@ def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
     assert "ORCH_WRK_JSON" in (cell_dir / "warmup-wrk-output.txt").read_text(encoding="utf-8")
 
 
+@pytest.mark.e2e
 def test_report_rerenders_in_every_format(wrk_run: Path) -> None:
     (wrk_run / "requests.png").unlink()
     as_json = orch("report", str(wrk_run), "--format", "json")
@@ -173,6 +175,7 @@ def test_report_rerenders_in_every_format(wrk_run: Path) -> None:
     assert bad.returncode == 2 and "unknown format 'xml'" in bad.stderr
 
 
+@pytest.mark.e2e
 def test_compare_and_list(wrk_run: Path) -> None:
     same = orch("compare", str(wrk_run), str(wrk_run))
     assert same.returncode == 0, same.stderr

@@ -87,6 +87,7 @@ def test_a_record_from_a_newer_orch_is_refused(tmp_path: Path) -> None:
         RunRecord.model_validate(data)
 
 
+@pytest.mark.e2e
 def test_interrupted_old_run_resumes_in_its_own_layout(tmp_path: Path) -> None:
     run_dir = _copy("wrk-interrupted", tmp_path)
     # The run's recorded inventory, pointed at a free port and this test's work folder.

@@ -22,6 +22,7 @@ from orchestrator.run.cores import CoreTicks, core_between, parse_core_ticks
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.e2e
 def test_idle_server_is_marked_load_bound(tmp_path: Path) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.fail("loopback mode needs two cores: one for the server, one for the load")
