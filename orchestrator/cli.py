@@ -104,12 +104,29 @@ def run(
         ),
     ] = None,
     pipeline: Annotated[
-        int | None,
-        typer.Option(help="wrk: requests pipelined per connection (wrk-pipelined: 16)."),
+        str | None,
+        typer.Option(
+            help="wrk: requests pipelined per connection (wrk-pipelined: 16); a list such as "
+            "1,4,16 sweeps them."
+        ),
     ] = None,
     rate: Annotated[
         int | None,
         typer.Option(help="Open model: k6 constant arrival rate in req/s for the duration."),
+    ] = None,
+    connections: Annotated[
+        str | None,
+        typer.Option(
+            help="Sweep closed-loop load points: wrk connections or k6 constant VUs, e.g. "
+            "1,10,100,1000."
+        ),
+    ] = None,
+    rates: Annotated[
+        str | None,
+        typer.Option(
+            help="Sweep open-model load points (k6): arrival rates in req/s, e.g. 2000,4000; "
+            "or auto: step the rate up until each server (or k6) stops keeping up."
+        ),
     ] = None,
     baseline: Annotated[
         str | None,
@@ -142,6 +159,8 @@ def run(
                 "--load-tool": load_tool,
                 "--pipeline": pipeline,
                 "--rate": rate,
+                "--connections": connections,
+                "--rates": rates,
                 "--out": out,
             }
         )
@@ -158,6 +177,8 @@ def run(
             load_tool=load_tool,
             pipeline=pipeline,
             rate=rate,
+            connections=connections,
+            rates=rates,
             baseline=baseline,
             out=out,
             accept_new_host_keys=accept_new_host_keys,

@@ -47,6 +47,7 @@ def row(server: str, rps: float, load_bound: bool = False, latency: bool = True)
         latency_p999_ms=fixed(ms and ms * 9),
         requests_per_second=fixed(rps, rps * 0.9, rps * 40),
         requests_per_cpu_second=fixed(rps),
+        cpu_us_per_request=fixed(1e6 / rps),
         server_cpu=fixed(0.99),
         core_busy=fixed(0.5 if load_bound else 0.99),
         load_cpu=None,

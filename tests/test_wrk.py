@@ -3,6 +3,7 @@ line for a profile, and which tool/option combinations are accepted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,25 @@ def test_load_tool_dispatch() -> None:
     assert k6.model(smoke, ramp).startswith("closed loop: k6")
     rate = LoadPoint(kind="open", vus=20, rate=300)
     assert k6.model(smoke, rate).startswith("open model: k6")
+
+
+# `wrk --threads 1 --connections 50 --duration 2s --script wrk/orch.lua URL`, with the
+# hook printing wrk's whole latency histogram
+HISTOGRAM = DATA / "wrk-c-epoll-histogram.txt"
+
+
+def test_percentiles_come_from_wrks_whole_histogram() -> None:
+    text = HISTOGRAM.read_text(encoding="utf-8")
+    result = parse_wrk_output(text)
+    histogram = result.histogram
+    assert histogram is not None and histogram.method == "wrk ffi"
+    assert len(histogram.buckets) == 3870 and result.requests == 225812
+    # wrk's coordinated-omission correction adds samples beyond the requests it counted
+    assert histogram.total == 234514
+    line = next(x for x in text.splitlines() if x.startswith("ORCH_WRK_JSON "))
+    own = json.loads(line.removeprefix("ORCH_WRK_JSON "))["latency_us"]["percentiles"]
+    assert result.latency.p50 == own["50"] / 1000 and result.latency.p99 == own["99"] / 1000
+    assert result.latency.p999 == own["99.9"] / 1000
+    assert result.latency.p9999 == own["99.99"] / 1000
+    piped = parse_wrk_output(text, pipeline=16)
+    assert piped.histogram is None and not piped.latency.measured

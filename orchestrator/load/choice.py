@@ -1,12 +1,17 @@
-"""Which load tool a run uses and at which load point, from `orch run`'s options."""
+"""Which load tool a run uses and at which load points, from `orch run`'s options: the
+profile's one point, or the cross product of --connections, --rates and --pipeline."""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 from orchestrator.errors import UserError
 from orchestrator.load import wrk
 from orchestrator.load.points import LoadPoint, Profile
 
 LOAD_TOOL_NAMES = ("k6", "wrk", "wrk-pipelined")
+AUTO = "auto"
 
 
 def check_combination(name: str, pipeline: int | None, rate: int | None) -> int:
@@ -24,6 +29,21 @@ def check_combination(name: str, pipeline: int | None, rate: int | None) -> int:
     return pipeline or 1
 
 
+def parse_list(text: str, option: str) -> list[int]:
+    """`1,10,100` as whole numbers of at least 1, in the order given, each once."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or not all(parts):
+        raise UserError(f"{option}: expected a comma-separated list such as 1,10,100, got '{text}'")
+    values: list[int] = []
+    for part in parts:
+        if not re.fullmatch(r"\d+", part) or int(part) < 1:
+            raise UserError(f"{option}: '{part}' is not a whole number of at least 1 (in '{text}')")
+        if int(part) in values:
+            raise UserError(f"{option}: {part} is listed twice (in '{text}')")
+        values.append(int(part))
+    return values
+
+
 def profile_point(tool_name: str, profile: Profile, rate: int | None, pipeline: int) -> LoadPoint:
     """The one load point a profile gives: k6 ramps through its stages (or holds `rate`
     req/s with up to its peak VUs); wrk holds its peak as connections."""
@@ -32,3 +52,30 @@ def profile_point(tool_name: str, profile: Profile, rate: int | None, pipeline: 
     if tool_name == "k6":
         return LoadPoint(kind="ramp", vus=profile.max_vus)
     return LoadPoint(kind="closed", vus=profile.max_vus, pipeline=pipeline)
+
+
+def sweep_points(
+    tool_name: str,
+    profile: Profile,
+    connections: Sequence[int] | None,
+    rates: Sequence[int] | None,
+    pipelines: Sequence[int] | None,
+) -> list[LoadPoint]:
+    """The cross product of the lists given: closed points at each number of connections
+    (wrk: at each pipeline depth too), or open points at each rate (k6; each number of
+    connections is then a VU ceiling)."""
+    if tool_name == "k6":
+        if pipelines and set(pipelines) != {1}:
+            raise UserError("--pipeline: k6 does not pipeline requests; use --load-tool wrk")
+        if rates:
+            ceilings = list(connections or [profile.max_vus])
+            return [LoadPoint(kind="open", vus=v, rate=r) for r in rates for v in ceilings]
+        return [LoadPoint(kind="closed", vus=c) for c in connections or [profile.max_vus]]
+    if rates:
+        raise UserError("--rates: wrk has no open model; use --load-tool k6 for arrival rates")
+    default_depth = wrk.PIPELINE_DEPTH if tool_name == "wrk-pipelined" else 1
+    return [
+        LoadPoint(kind="closed", vus=c, pipeline=p)
+        for c in connections or [profile.max_vus]
+        for p in pipelines or [default_depth]
+    ]

@@ -59,6 +59,9 @@ class LatencyHistogram(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     buckets: list[tuple[float, int]]
+    # How the load host turned its samples into this histogram, and what that cost it.
+    method: str = ""
+    reduce_seconds: float | None = None
 
     @property
     def total(self) -> int:
@@ -79,6 +82,26 @@ class LatencyHistogram(BaseModel):
                 return value
         return self.buckets[-1][0]
 
+    def latency(self, mean: float | None = None) -> Latency:
+        """Percentiles in milliseconds (the mean, which buckets cannot give, as given)."""
+        if self.total == 0:
+            return Latency(mean=mean)
+        ms = {
+            name: self.percentile(percent) / 1000
+            for name, percent in (
+                ("p50", 50.0),
+                ("p75", 75.0),
+                ("p90", 90.0),
+                ("p95", 95.0),
+                ("p99", 99.0),
+                ("p999", 99.9),
+                ("p9999", 99.99),
+            )
+        }
+        return Latency(
+            min=self.buckets[0][0] / 1000, max=self.buckets[-1][0] / 1000, mean=mean, **ms
+        )
+
     @classmethod
     def merged(cls, histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
         """One histogram holding every request of `histograms`."""
@@ -86,7 +109,7 @@ class LatencyHistogram(BaseModel):
         for histogram in histograms:
             for value, count in histogram.buckets:
                 counts[value] = counts.get(value, 0) + count
-        return cls(buckets=sorted(counts.items()))
+        return cls(buckets=sorted(counts.items()), method="merged")
 
 
 class LoadResult(BaseModel):

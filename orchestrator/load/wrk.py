@@ -19,7 +19,7 @@ from typing import Any
 from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import CommandResult, Host
 from orchestrator.load.points import LoadPoint, Profile
-from orchestrator.load.result import Latency, LoadResult
+from orchestrator.load.result import Latency, LatencyHistogram, LoadResult
 from orchestrator.load.tool import LoadCommand
 
 SCRIPT = "wrk/orch.lua"
@@ -119,11 +119,24 @@ def parse_wrk_output(text: str, pipeline: int = 1, source: str = "wrk output") -
     seconds = _number(data, "duration_us", source) / 1e6
     requests = int(_number(data, "requests", source))
     failed = sum(int(_number(errors, key, source)) for key in errors)
+    histogram = _histogram(data.get("histogram"), source)
     figures: dict[str, float] = {}
     if pipeline <= 1 and requests > 0:
+        mean = _number(latency, "mean", source) / 1000
+        if histogram is not None and histogram.total > 0:
+            # The whole histogram gives every percentile; wrk's own line is a cross-check.
+            return LoadResult(
+                tool="wrk",
+                requests=requests,
+                failed_requests=failed,
+                duration_seconds=seconds,
+                requests_per_second=requests / seconds if seconds > 0 else 0.0,
+                latency=histogram.latency(mean),
+                histogram=histogram,
+            )
         figures = {
             "min": _number(latency, "min", source) / 1000,
-            "mean": _number(latency, "mean", source) / 1000,
+            "mean": mean,
             "max": _number(latency, "max", source) / 1000,
         }
         for key, name in _PERCENTILES.items():
@@ -137,6 +150,20 @@ def parse_wrk_output(text: str, pipeline: int = 1, source: str = "wrk output") -
         requests_per_second=requests / seconds if seconds > 0 else 0.0,
         latency=Latency(**figures),
     )
+
+
+def _histogram(data: Any, source: str) -> LatencyHistogram | None:
+    """The hook's `histogram` (value/count pairs in microseconds), when it printed one."""
+    if data is None:
+        return None
+    try:
+        return LatencyHistogram(
+            buckets=[(float(value), int(count)) for value, count in data["us"]],
+            method=f"wrk {data['method']}",
+            reduce_seconds=float(data["seconds"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HostError(f"{source}: unreadable wrk histogram ({exc})") from None
 
 
 @dataclass(frozen=True)

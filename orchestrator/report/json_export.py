@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from orchestrator.report.csv_export import flat_row
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD
+
+_HISTOGRAMS: dict[str, Any] = {
+    "load": {"histogram"},
+    "load_by_host": {"__all__": {"histogram"}},
+}
 
 
 def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]) -> str:
@@ -22,6 +28,7 @@ def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[R
         "points": [point.model_dump(mode="json") for point in record.points],
         "saturation_threshold": SATURATION_THRESHOLD,
         "rows": [flat_row(r) for r in rows],
-        "cells": [c.model_dump(mode="json") for c in cells],
+        # Histograms go to histograms.csv: thousands of buckets per cell.
+        "cells": [c.model_dump(mode="json", exclude=_HISTOGRAMS) for c in cells],
     }
     return json.dumps(data, indent=2) + "\n"

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
-from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table
+from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
+from orchestrator.results.knees import find_knees
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD
 from orchestrator.results.stats import METHOD_NONE, describe_method
+from orchestrator.results.verdict import point_verdicts, sentence
 
 
 def _host_line(role: str, facts: HostFacts) -> str:
@@ -100,8 +102,13 @@ def _saturation_lines(rows: Sequence[Row], open_model: bool) -> list[str]:
 
 def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
     profile = record.profile
+    shape = (
+        f"{profile.duration:g} s, up to {profile.max_vus} VUs"
+        if record.single_point
+        else f"each cell holds its load point for {profile.duration:g} s"
+    )
     out = [
-        f"- Profile `{profile.name}`: {profile.duration:g} s, up to {profile.max_vus} VUs",
+        f"- Profile `{profile.name}`: {shape}",
         f"- Load tool: {record.load_tool.label} ({record.load_tool.version})",
     ]
     warmup = profile.warmup_seconds
@@ -133,16 +140,61 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
 
 
 def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
-    out: list[str] = []
-    for point in record.points:
-        at_point = [r for r in rows if r.point == point.key]
-        if not record.single_point:
-            out += [f"### {point.describe()}", ""]
-        dropped = point.is_open or any(r.dropped_iterations for r in at_point)
-        model = record.load_model(point.key)
-        out += [*_model_lines(model, point.rate, at_point), ""]
-        out += [markdown_table(at_point, dropped), ""]
-        out += _saturation_lines(at_point, point.is_open)
+    if record.single_point:
+        point = record.points[0]
+        dropped = point.is_open or any(r.dropped_iterations for r in rows)
+        out = [*_model_lines(record.load_model(point.key), point.rate, rows), ""]
+        out += [markdown_table(rows, dropped), ""]
+        return out + _saturation_lines(rows, point.is_open)
+    labels = {point.key: point.describe() for point in record.points}
+    models = list(dict.fromkeys(record.load_model(point.key) for point in record.points))
+    out = [
+        f"**{len(record.points)} load points**, each row the median of its successful "
+        f"repetitions: {'; '.join(models)}. CPU µs/req is the server process's CPU time per "
+        "request served: it compares servers at equal load even where the load tool set "
+        "Req/s. In a closed loop latency restates concurrency / throughput; compare latency "
+        "at open-model points (--rates).",
+        "",
+    ]
+    dropped = any(point.is_open for point in record.points)
+    out += [sweep_table(rows, labels, dropped), ""]
+    bound = sorted({labels.get(r.point, r.point) for r in rows if r.load_bound})
+    if bound:
+        out += [
+            f"**Load-bound** (`load tool` in Limit: the server's core was less than "
+            f"{SATURATION_THRESHOLD:.0%} busy) at {', '.join(bound)}: there the load tool set "
+            "Req/s; compare those rows by CPU µs/req.",
+            "",
+        ]
+    return out
+
+
+def _verdict_lines(
+    record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]
+) -> list[str]:
+    """The answer first: epoll against io_uring per load point, and rate-sweep knees."""
+    points = [(point.key, point.describe()) for point in record.points]
+    verdicts = point_verdicts(cells, rows, points)
+    out = ["## Verdict", ""]
+    if not verdicts:
+        out.append(
+            "No language was measured with both epoll and io_uring at the same load point: "
+            "no verdict."
+        )
+    for verdict in verdicts:
+        out.append(f"- {sentence(verdict)}")
+    knees = find_knees(cells, rows, [p for p in record.points if p.is_open])
+    if len({p.rate for p in record.points if p.is_open}) > 1:
+        out += ["", "Knees of the rate sweep:", ""]
+        out += [f"- {knee.describe()}." for knee in knees]
+    out += [
+        "",
+        "CPU per request is compared as epoll's over io_uring's in each round (the two "
+        "cells of a round ran close together in time), with the 95% interval of those "
+        "ratios; Req/s only where both rows were server-bound. A winner is named only when "
+        "every language's interval lies on the same side of no change.",
+        "",
+    ]
     return out
 
 
@@ -156,7 +208,8 @@ def render_markdown(
     out = [f"# orch run {record.id}", ""]
     out.append(f"Command: `{record.command}`  ")
     out.append(f"orch {record.orch_version} (commit {record.orch_commit})")
-    out += ["", "## System Specs", ""]
+    out += ["", *_verdict_lines(record, cells, rows)]
+    out += ["## System Specs", ""]
     out.append(_host_line("target", record.facts.target))
     out.append(_host_line("load", record.facts.load))
     if record.tools:

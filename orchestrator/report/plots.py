@@ -112,7 +112,8 @@ def _legend(fig: Figure, rows: Sequence[Row], load_bound_note: bool) -> None:
     )
 
 
-def _save(fig: Figure, folder: Path, stem: str) -> list[Path]:
+def save_figure(fig: Figure, folder: Path, stem: str) -> list[Path]:
+    """Write `fig` as STEM.svg and STEM.png into `folder`, atomically; return the paths."""
     FigureCanvasAgg(fig)
     written = []
     for fmt in FORMATS:
@@ -164,6 +165,6 @@ def latency_figure(rows: Sequence[Row], title: str) -> Figure:
 
 def write_plots(folder: Path, rows: Sequence[Row], title: str) -> list[Path]:
     """Write requests.{svg,png} and latency.{svg,png} into `folder`; return their paths."""
-    paths = _save(requests_figure(rows, title), folder, "requests")
-    paths += _save(latency_figure(rows, title), folder, "latency")
+    paths = save_figure(requests_figure(rows, title), folder, "requests")
+    paths += save_figure(latency_figure(rows, title), folder, "latency")
     return paths

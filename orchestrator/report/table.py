@@ -116,3 +116,56 @@ def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(_cells_of(row, dropped)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+SWEEP_COLUMNS = (
+    "Point",
+    "Api",
+    "Language",
+    "Req/s",
+    "CPU µs/req",
+    "Core busy",
+    "Load CPU",
+    "p50",
+    "p99",
+    "p99.9",
+    "Failed req.",
+    "Limit",
+)
+
+
+def _fixed(est: Estimate | None, digits: int) -> str:
+    if est is None:
+        return "-"
+    text = f"{est.value:.{digits}f}"
+    if est.low is not None and est.high is not None:
+        text += f" ({est.low:.{digits}f}…{est.high:.{digits}f})"
+    return text
+
+
+def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = False) -> str:
+    """One row per load point and server: throughput, CPU cost per request, how busy the
+    server's core and the load tool were, tail latency, failures and the limit."""
+    columns = list(SWEEP_COLUMNS)
+    if dropped:
+        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        cells = [
+            labels.get(row.point, row.point),
+            row.api,
+            row.language,
+            with_interval(row.requests_per_second, whole),
+            _fixed(row.cpu_us_per_request, 2),
+            percent_of_one(row.core_busy),
+            percent_of_one(row.load_cpu),
+            with_interval(row.latency_p50_ms, ms, _bare_ms),
+            with_interval(row.latency_p99_ms, ms, _bare_ms),
+            with_interval(row.latency_p999_ms, ms, _bare_ms),
+            str(row.failed_requests),
+        ]
+        if dropped:
+            cells.append(str(row.dropped_iterations))
+        cells.append(row.limit)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -9,15 +9,25 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 from orchestrator.report.csv_export import render_csv
+from orchestrator.report.histograms import render_histograms
 from orchestrator.report.json_export import render_json
 from orchestrator.report.markdown import render_markdown
 from orchestrator.results.aggregate import Row, build_rows
 from orchestrator.results.cell import CellResult
+from orchestrator.results.knees import find_knees
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory, write_atomic
 
-PLOT_NAMES = ("requests.svg", "requests.png", "latency.svg", "latency.png")
-FORMATS = ("md", "csv", "json", "plots")
+PLOT_STEMS = (
+    "requests",
+    "latency",
+    "sweep-requests",
+    "sweep-cpu",
+    "latency-distribution",
+    "rate-p99",
+)
+PLOT_NAMES = tuple(f"{stem}.{fmt}" for stem in PLOT_STEMS for fmt in ("svg", "png"))
+FORMATS = ("md", "csv", "json", "histograms", "plots")
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,20 @@ def _markdown(report: RunReport) -> str:
 
 
 def _plots(report: RunReport) -> str:
-    from orchestrator.report.plots import write_plots  # matplotlib is slow to import
+    # matplotlib is slow to import: only when plots are asked for.
+    from orchestrator.report.plots import write_plots
+    from orchestrator.report.sweep_plots import write_sweep_plots
 
-    title = f"{report.record.id}: {report.record.load_model()}"
-    paths = write_plots(report.run_dir.path, report.rows, title)
+    record = report.record
+    folder = report.run_dir.path
+    if record.single_point:
+        paths = write_plots(folder, report.rows, f"{record.id}: {record.load_model()}")
+    else:
+        knees = find_knees(report.cells, report.rows, record.points)
+        title = f"{record.id}: {record.load_tool.label}, {len(record.points)} load points"
+        paths = write_sweep_plots(folder, report.rows, report.cells, record.points, knees, title)
+    for stale in set(PLOT_NAMES) - {path.name for path in paths}:
+        (folder / stale).unlink(missing_ok=True)
     return "".join(f"{path}\n" for path in paths)
 
 
@@ -61,6 +81,7 @@ EXPORTERS: dict[str, tuple[str | None, Exporter]] = {
     "md": ("report.md", lambda r: _markdown(r) + "\n"),
     "csv": ("results.csv", lambda r: render_csv(r.rows)),
     "json": ("results.json", lambda r: render_json(r.record, r.cells, r.rows)),
+    "histograms": ("histograms.csv", lambda r: render_histograms(r.cells)),
     "plots": (None, _plots),
 }
 

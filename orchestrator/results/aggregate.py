@@ -36,6 +36,7 @@ class Row:
     latency_p999_ms: Estimate | None
     requests_per_second: Estimate | None
     requests_per_cpu_second: Estimate | None
+    cpu_us_per_request: Estimate | None
     server_cpu: Estimate | None  # share of one core (1.0 = all of it)
     core_busy: Estimate | None  # share of the pinned core not idle
     load_cpu: Estimate | None  # share of the load tool's cores
@@ -127,6 +128,7 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
         latency_p999_ms=over(_latency("p999")),
         requests_per_second=over(_rps),
         requests_per_cpu_second=over(lambda c: c.requests_per_cpu_second),
+        cpu_us_per_request=over(lambda c: c.cpu_us_per_request),
         server_cpu=over(lambda c: c.server_cpu.utilisation if c.server_cpu else None),
         core_busy=over(lambda c: c.core_busy),
         load_cpu=over(lambda c: c.load_cpu.share if c.load_cpu else None),

@@ -189,6 +189,13 @@ class CellResult(BaseModel):
         return self.load.requests / self.server_cpu.cpu_seconds
 
     @property
+    def cpu_us_per_request(self) -> float | None:
+        """Server CPU microseconds per request served (its own CPU time, not the core's)."""
+        if self.load is None or self.server_cpu is None or self.load.requests <= 0:
+            return None
+        return self.server_cpu.cpu_seconds / self.load.requests * 1e6
+
+    @property
     def nic_packets_per_request(self) -> float | None:
         """Packets both ways on the target's interface per request."""
         if self.nic is None or self.load is None or self.load.requests == 0:

@@ -65,6 +65,7 @@ class RunOptions:
     load_tool: str  # k6, wrk or wrk-pipelined
     pipeline: int = 1  # the run's default wrk depth
     accept_new_host_keys: bool = False
+    auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
 
 
 class HostLost(HostError):

@@ -7,12 +7,20 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
-from orchestrator.load.choice import check_combination, profile_point
+from orchestrator.load.choice import (
+    AUTO,
+    check_combination,
+    parse_list,
+    profile_point,
+    sweep_points,
+)
 from orchestrator.load.points import resolve_profile
 from orchestrator.run.execute import RunOptions
 from orchestrator.servers import select_servers
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
+SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
+SWEEP_REPETITIONS = 8  # rounds of a sweep when none are asked for
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,10 @@ class RunRequest:
     repetitions: int | None = None
     warmup: str | None = None
     load_tool: str | None = None
-    pipeline: int | None = None
+    pipeline: str | None = None  # one depth, or a list for a sweep
     rate: int | None = None
+    connections: str | None = None  # a list: a sweep over closed-loop points
+    rates: str | None = None  # a list, or `auto`: a sweep over open-model points
     baseline: str | None = None
     out: Path | None = None
     accept_new_host_keys: bool = False
@@ -46,26 +56,50 @@ def build_options(inv: Inventory, request: RunRequest) -> RunOptions:
     baseline = request.baseline
     if baseline is not None and baseline not in names and baseline != DEFAULT_BASELINE:
         raise UserError(f"--baseline: '{baseline}' is not among the servers of this run")
-    profile_name = request.profile or "seed"
+    tool = request.load_tool or inv.load.tool
+    check_combination(tool, None, None)
+    connections = _listed(request.connections, "--connections")
+    pipelines = _listed(request.pipeline, "--pipeline")
+    auto = request.rates is not None and request.rates.strip() == AUTO
+    rates = None if auto else _listed(request.rates, "--rates")
+    if request.rate is not None and (rates or auto):
+        raise UserError("--rate: give one rate with --rate or a list with --rates, not both")
+    if auto and tool != "k6":
+        raise UserError("--rates: wrk has no open model; use --load-tool k6 for arrival rates")
+    sweeping = bool(connections or rates or auto or (pipelines and len(pipelines) > 1))
+    profile_name = request.profile or (SWEEP_PROFILE if sweeping else "seed")
     profile = resolve_profile(
         profile_name, request.duration, request.vus, request.warmup, request.rate
     )
-    tool = request.load_tool or inv.load.tool
-    depth = check_combination(tool, request.pipeline, request.rate)
+    if sweeping:
+        points = sweep_points(
+            tool, profile, connections, rates or ([1] if auto else None), pipelines
+        )
+        depth = max(point.pipeline for point in points)
+        repetitions = request.repetitions or SWEEP_REPETITIONS
+    else:
+        depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
+        points = [profile_point(tool, profile, request.rate, depth)]
+        repetitions = request.repetitions or default_repetitions(profile_name)
     single = request.servers[0] if len(request.servers) == 1 else "custom"
     label = request.matrix or single
     return RunOptions(
         servers=servers,
         profile=profile,
-        points=[profile_point(tool, profile, request.rate, depth)],
-        repetitions=request.repetitions or default_repetitions(profile_name),
+        points=points,
+        repetitions=repetitions,
         baseline=baseline or DEFAULT_BASELINE,
         out=request.out or Path("results"),
         label=f"{label}-{profile_name}",
         load_tool=tool,
         pipeline=depth,
         accept_new_host_keys=request.accept_new_host_keys,
+        auto_rates=auto,
     )
+
+
+def _listed(text: str | None, option: str) -> list[int] | None:
+    return None if text is None else parse_list(text, option)
 
 
 def refuse_with_resume(given: dict[str, object]) -> None:

@@ -1,0 +1,210 @@
+"""The answer a run gives: for each load point and language, epoll against io_uring.
+
+The CPU ratio is epoll's server CPU per request over io_uring's, one ratio per round (the
+two cells of a round ran close together in time), with the 95% interval of those ratios.
+The Req/s ratio (io_uring over epoll) is given only where both rows were server-bound:
+elsewhere the load tool set Req/s. A winner is named only when every language's interval
+lies on the same side of "no change".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from orchestrator.results.aggregate import Row
+from orchestrator.results.cell import CellResult
+from orchestrator.results.stats import Estimate, paired_ratio_ci
+from orchestrator.servers import LANGUAGE_LABELS
+
+Side = Literal["io_uring", "epoll", "none"]
+
+
+def side_of(ratio: Estimate | None) -> Side:
+    """Which API the ratio favours (>1: io_uring), or none when its interval includes 1."""
+    if ratio is None or ratio.low is None or ratio.high is None:
+        return "none"
+    if ratio.low > 1:
+        return "io_uring"
+    if ratio.high < 1:
+        return "epoll"
+    return "none"
+
+
+@dataclass(frozen=True)
+class LanguageVerdict:
+    """epoll against io_uring in one language at one load point."""
+
+    language: str  # as the table writes it: C, Rust, Zig
+    cpu_ratio: Estimate | None  # epoll CPU per request / io_uring's, per-round pairs
+    rps_ratio: Estimate | None  # io_uring Req/s / epoll's; None unless both server-bound
+    load_bound: bool  # either row was limited by the load tool
+
+    @property
+    def cpu_side(self) -> Side:
+        """The API that used less CPU per request, or none."""
+        return side_of(self.cpu_ratio)
+
+
+@dataclass(frozen=True)
+class PointVerdict:
+    """All languages at one load point."""
+
+    point: str  # the point's key
+    label: str  # the point in words, e.g. `100 connections`
+    languages: list[LanguageVerdict]
+
+    @property
+    def winner(self) -> Side:
+        """The API every language's CPU interval favours, else none."""
+        sides = {verdict.cpu_side for verdict in self.languages if verdict.cpu_ratio}
+        if len(sides) == 1 and self.languages:
+            return sides.pop()
+        return "none"
+
+
+def _pairs(
+    cells: Sequence[CellResult], epoll: str, io_uring: str, point: str, figure: str
+) -> list[tuple[float, float]]:
+    """(epoll, io_uring) values of `figure` per round where both cells succeeded."""
+
+    def by_round(server: str) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for cell in cells:
+            if cell.server == server and cell.point == point and cell.status == "ok":
+                value = getattr(cell, figure) if figure != "rps" else _rps(cell)
+                if value is not None and value > 0:
+                    found[cell.repetition] = value
+        return found
+
+    ep, io = by_round(epoll), by_round(io_uring)
+    return [(ep[r], io[r]) for r in sorted(ep) if r in io]
+
+
+def _rps(cell: CellResult) -> float | None:
+    return None if cell.load is None else cell.load.requests_per_second
+
+
+def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
+    return paired_ratio_ci(pairs) if pairs else None
+
+
+def point_verdicts(
+    cells: Sequence[CellResult], rows: Sequence[Row], points: Sequence[tuple[str, str]]
+) -> list[PointVerdict]:
+    """A verdict per load point (`points`: key and words) for every language measured with
+    both APIs there."""
+    verdicts = []
+    for key, label in points:
+        at_point = {(row.api, row.language): row for row in rows if row.point == key}
+        languages = []
+        for language, shown in LANGUAGE_LABELS.items():
+            epoll_row, io_row = at_point.get(("epoll", shown)), at_point.get(("io_uring", shown))
+            if epoll_row is None or io_row is None:
+                continue
+            epoll, io_uring = f"{language}-epoll", f"{language}-io_uring"
+            cpu = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
+            bound = epoll_row.load_bound or io_row.load_bound
+            rps = None
+            if not bound:
+                # io_uring over epoll: pairs reversed.
+                pairs = [(b, a) for a, b in _pairs(cells, epoll, io_uring, key, "rps")]
+                rps = _ratio(pairs)
+            languages.append(LanguageVerdict(shown, cpu, rps, bound))
+        if languages:
+            verdicts.append(PointVerdict(key, label, languages))
+    return verdicts
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%" if abs(value) >= 0.095 else f"{value * 100:.1f}%"
+
+
+def _less_cpu(ratio: Estimate) -> str:
+    """How much less CPU per request the cheaper API used: `7% (4…10%)`."""
+    if ratio.value >= 1:  # io_uring cheaper: its CPU is 1/ratio of epoll's
+        low, high = 1 - 1 / (ratio.low or ratio.value), 1 - 1 / (ratio.high or ratio.value)
+        value = 1 - 1 / ratio.value
+    else:
+        low, high = 1 - (ratio.high or ratio.value), 1 - (ratio.low or ratio.value)
+        value = 1 - ratio.value
+    return f"{_percent(value)} ({_percent(low)}…{_percent(high)})"
+
+
+def _signed_change(ratio: Estimate) -> str:
+    """io_uring's CPU per request against epoll's, signed: `io_uring's CPU per request
+    -2.0%, -6.0…+2.0%`."""
+
+    def change(r: float) -> float:
+        return (1 / r - 1) * 100
+
+    low, high = change(ratio.high or ratio.value), change(ratio.low or ratio.value)
+    return f"io_uring's CPU per request {change(ratio.value):+.1f}%, {low:+.1f}…{high:+.1f}%"
+
+
+def _more(ratio: Estimate) -> str:
+    """io_uring's Req/s against epoll's: `+3.1% (+0.5…+5.8%)`."""
+    text = f"{(ratio.value - 1) * 100:+.1f}%"
+    if ratio.low is not None and ratio.high is not None:
+        text += f" ({(ratio.low - 1) * 100:+.1f}…{(ratio.high - 1) * 100:+.1f}%)"
+    return text
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _rps_clause(verdict: PointVerdict) -> str:
+    measured = [v for v in verdict.languages if v.rps_ratio is not None]
+    bound = [v.language for v in verdict.languages if v.load_bound]
+    parts = []
+    for v in measured:
+        assert v.rps_ratio is not None
+        side = side_of(v.rps_ratio)
+        what = "no clear difference" if side == "none" else f"{side} ahead"
+        parts.append(f"{v.language} {what} (io_uring {_more(v.rps_ratio)})")
+    if parts:
+        clause = "Req/s (both rows server-bound): " + "; ".join(parts)
+        if bound:
+            clause += f"; in {_join(bound)} Req/s was set by the load tool"
+        return clause
+    return "Req/s was set by the load tool" if bound else "Req/s not measured"
+
+
+def sentence(verdict: PointVerdict) -> str:
+    """The verdict at one point in plain words."""
+    with_cpu = [v for v in verdict.languages if v.cpu_ratio is not None]
+    start = f"At {verdict.label}"
+    if not with_cpu:
+        return f"{start} no language had CPU per request for both APIs: no winner."
+    winner = verdict.winner
+    if winner != "none":
+        other = "epoll" if winner == "io_uring" else "io_uring"
+        detail = [f"{v.language} {_less_cpu(v.cpu_ratio)}" for v in with_cpu if v.cpu_ratio]
+        head = (
+            f"{start} {winner} used less CPU per request than {other} in "
+            f"{_join([v.language for v in with_cpu])}: {_join(detail)} less"
+        )
+    else:
+        groups: dict[Side, list[str]] = {"io_uring": [], "epoll": [], "none": []}
+        for v in with_cpu:
+            assert v.cpu_ratio is not None
+            if v.cpu_side == "none":
+                groups["none"].append(f"{v.language} ({_signed_change(v.cpu_ratio)})")
+            else:
+                groups[v.cpu_side].append(f"{v.language} ({_less_cpu(v.cpu_ratio)} less)")
+        said = []
+        if groups["io_uring"]:
+            said.append(f"io_uring used less CPU per request in {_join(groups['io_uring'])}")
+        if groups["epoll"]:
+            said.append(f"epoll used less CPU per request in {_join(groups['epoll'])}")
+        if groups["none"]:
+            said.append(f"no clear difference in {_join(groups['none'])}")
+        why = (
+            "the languages disagree"
+            if groups["io_uring"] and groups["epoll"]
+            else "an interval includes no change"
+        )
+        head = f"{start} {'; '.join(said)}: no winner ({why})"
+    return f"{head}. {_rps_clause(verdict)}."
