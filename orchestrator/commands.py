@@ -24,6 +24,7 @@ from orchestrator.run.signals import RunInterrupted, RunStopped
 from orchestrator.servers import select_servers
 
 Say = Callable[[str], None]
+AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time estimate
 
 
 def check_inventory(inventory: Path) -> list[str]:
@@ -66,12 +67,18 @@ def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: S
     """`orch run`: measure every cell, then print and save the report; the exit status."""
     inv = load_inventory(inventory)
     opts = build_options(inv, request)
-    total = len(opts.servers) * len(opts.points) * opts.repetitions
+    steps = AUTO_RATE_STEPS_GUESS if opts.auto_rates else len(opts.points)
+    total = len(opts.servers) * steps * opts.repetitions
     profile = opts.profile
     depth = f" (pipeline {opts.pipeline})" if opts.pipeline > 1 else ""
     points = "" if len(opts.points) == 1 else f" x {len(opts.points)} load points"
+    if opts.auto_rates:
+        points = f" x about {AUTO_RATE_STEPS_GUESS} rates (searched from {opts.points[0].rate})"
+        total_text = "about "
+    else:
+        total_text = ""
     say(
-        f"{total} cells: {', '.join(s.name for s in opts.servers)}{points} x "
+        f"{total_text}{total} cells: {', '.join(s.name for s in opts.servers)}{points} x "
         f"{opts.repetitions}, profile {profile.name} ({profile.duration:g} s each after a "
         f"{profile.warmup_seconds:g} s warm-up), load tool {opts.load_tool}{depth}"
     )
@@ -117,7 +124,8 @@ def _measure_and_report(
     0 all cells measured, 1 a cell failed or a host was lost, 128+N on signal N."""
     cell_seconds = opts.profile.duration + opts.profile.warmup_seconds
     try:
-        with RunProgress(console, total, cell_seconds, len(opts.points) > 1) as progress:
+        with_point = opts.auto_rates or len(opts.points) > 1
+        with RunProgress(console, total, cell_seconds, with_point) as progress:
             run_dir = measure(progress)
     except RunInterrupted as stop:
         if stop.run_dir is None:

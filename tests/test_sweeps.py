@@ -101,7 +101,11 @@ def _load(rps: float, requests: int, dropped: int) -> LoadResult:
 
 def _verdicts(cells: list[CellResult], points: list[str]) -> list[PointVerdict]:
     rows = build_rows(cells, None, points)
-    return point_verdicts(cells, rows, [(p, p) for p in points])
+    return point_verdicts(cells, rows, [_closed(p) for p in points])
+
+
+def _closed(key: str) -> LoadPoint:
+    return LoadPoint(kind="closed", vus=int(key.removeprefix("c")))
 
 
 def _rounds(
@@ -124,7 +128,7 @@ def test_io_uring_named_when_every_language_agrees() -> None:
     assert [v.cpu_ratio.value for v in verdict.languages if v.cpu_ratio] == pytest.approx([1.1] * 3)
     text = sentence(verdict)
     assert text.startswith(
-        "At c100 io_uring used less CPU per request than epoll in C, Rust and Zig"
+        "At 100 connections io_uring used less CPU per request than epoll in C, Rust and Zig"
     )
     assert "C 9.1% (9.1%…9.1%)" in text
     assert text.endswith("Req/s was set by the load tool.")  # every core half idle

@@ -141,22 +141,22 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
 
 def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
     if record.single_point:
-        point = record.points[0]
+        point = record.ordered_points[0]
         dropped = point.is_open or any(r.dropped_iterations for r in rows)
         out = [*_model_lines(record.load_model(point.key), point.rate, rows), ""]
         out += [markdown_table(rows, dropped), ""]
         return out + _saturation_lines(rows, point.is_open)
-    labels = {point.key: point.describe() for point in record.points}
-    models = list(dict.fromkeys(record.load_model(point.key) for point in record.points))
+    labels = {point.key: point.describe() for point in record.ordered_points}
+    models = list(dict.fromkeys(record.load_model(point.key) for point in record.ordered_points))
     out = [
-        f"**{len(record.points)} load points**, each row the median of its successful "
+        f"**{len(record.ordered_points)} load points**, each row the median of its successful "
         f"repetitions: {'; '.join(models)}. CPU µs/req is the server process's CPU time per "
         "request served: it compares servers at equal load even where the load tool set "
         "Req/s. In a closed loop latency restates concurrency / throughput; compare latency "
         "at open-model points (--rates).",
         "",
     ]
-    dropped = any(point.is_open for point in record.points)
+    dropped = any(point.is_open for point in record.ordered_points)
     out += [sweep_table(rows, labels, dropped), ""]
     bound = sorted({labels.get(r.point, r.point) for r in rows if r.load_bound})
     if bound:
@@ -173,8 +173,7 @@ def _verdict_lines(
     record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]
 ) -> list[str]:
     """The answer first: epoll against io_uring per load point, and rate-sweep knees."""
-    points = [(point.key, point.describe()) for point in record.points]
-    verdicts = point_verdicts(cells, rows, points)
+    verdicts = point_verdicts(cells, rows, record.ordered_points)
     out = ["## Verdict", ""]
     if not verdicts:
         out.append(
@@ -183,8 +182,8 @@ def _verdict_lines(
         )
     for verdict in verdicts:
         out.append(f"- {sentence(verdict)}")
-    knees = find_knees(cells, rows, [p for p in record.points if p.is_open])
-    if len({p.rate for p in record.points if p.is_open}) > 1:
+    knees = find_knees(cells, rows, [p for p in record.ordered_points if p.is_open])
+    if len({p.rate for p in record.ordered_points if p.is_open}) > 1:
         out += ["", "Knees of the rate sweep:", ""]
         out += [f"- {knee.describe()}." for knee in knees]
     out += [

@@ -44,7 +44,7 @@ class RunReport:
         """Read the run and aggregate its cells (`baseline` overrides the recorded one)."""
         record = run_dir.read_run()
         cells = run_dir.read_cells()
-        points = [point.key for point in record.points]
+        points = [point.key for point in record.ordered_points]
         rows = build_rows(cells, baseline or record.baseline, points)
         return cls(run_dir, record, cells, rows)
 
@@ -67,9 +67,11 @@ def _plots(report: RunReport) -> str:
     if record.single_point:
         paths = write_plots(folder, report.rows, f"{record.id}: {record.load_model()}")
     else:
-        knees = find_knees(report.cells, report.rows, record.points)
-        title = f"{record.id}: {record.load_tool.label}, {len(record.points)} load points"
-        paths = write_sweep_plots(folder, report.rows, report.cells, record.points, knees, title)
+        knees = find_knees(report.cells, report.rows, record.ordered_points)
+        title = f"{record.id}: {record.load_tool.label}, {len(record.ordered_points)} load points"
+        paths = write_sweep_plots(
+            folder, report.rows, report.cells, record.ordered_points, knees, title
+        )
     for stale in set(PLOT_NAMES) - {path.name for path in paths}:
         (folder / stale).unlink(missing_ok=True)
     return "".join(f"{path}\n" for path in paths)

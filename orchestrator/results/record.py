@@ -110,6 +110,13 @@ class RunRecord(_Record):
         """True when the run measured one load point (cells are then named server/rep)."""
         return len(self.points) == 1
 
+    @property
+    def ordered_points(self) -> list[LoadPoint]:
+        """The points as reports list them: by model, then connections, rate and depth (a
+        rate search measures its rates out of order)."""
+        kinds = {"ramp": 0, "closed": 1, "open": 2}
+        return sorted(self.points, key=lambda p: (kinds[p.kind], p.rate or 0, p.vus, p.pipeline))
+
     def point(self, key: str) -> LoadPoint:
         """The load point with this key."""
         for point in self.points:

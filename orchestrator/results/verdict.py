@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.stats import Estimate, paired_ratio_ci
@@ -54,6 +55,7 @@ class PointVerdict:
     point: str  # the point's key
     label: str  # the point in words, e.g. `100 connections`
     languages: list[LanguageVerdict]
+    open_model: bool = False  # arrivals at a fixed rate: Req/s is the rate offered
 
     @property
     def winner(self) -> Side:
@@ -91,12 +93,12 @@ def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
 
 
 def point_verdicts(
-    cells: Sequence[CellResult], rows: Sequence[Row], points: Sequence[tuple[str, str]]
+    cells: Sequence[CellResult], rows: Sequence[Row], points: Sequence[LoadPoint]
 ) -> list[PointVerdict]:
-    """A verdict per load point (`points`: key and words) for every language measured with
-    both APIs there."""
+    """A verdict per load point for every language measured with both APIs there."""
     verdicts = []
-    for key, label in points:
+    for point in points:
+        key = point.key
         at_point = {(row.api, row.language): row for row in rows if row.point == key}
         languages = []
         for language, shown in LANGUAGE_LABELS.items():
@@ -107,13 +109,13 @@ def point_verdicts(
             cpu = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
             bound = epoll_row.load_bound or io_row.load_bound
             rps = None
-            if not bound:
+            if not bound and not point.is_open:
                 # io_uring over epoll: pairs reversed.
                 pairs = [(b, a) for a, b in _pairs(cells, epoll, io_uring, key, "rps")]
                 rps = _ratio(pairs)
             languages.append(LanguageVerdict(shown, cpu, rps, bound))
         if languages:
-            verdicts.append(PointVerdict(key, label, languages))
+            verdicts.append(PointVerdict(key, point.describe(), languages, point.is_open))
     return verdicts
 
 
@@ -123,11 +125,14 @@ def _percent(value: float) -> str:
 
 def _less_cpu(ratio: Estimate) -> str:
     """How much less CPU per request the cheaper API used: `7% (4…10%)`."""
+    if ratio.low is None or ratio.high is None:
+        value = 1 - 1 / ratio.value if ratio.value >= 1 else 1 - ratio.value
+        return f"{_percent(value)} (one round: no interval)"
     if ratio.value >= 1:  # io_uring cheaper: its CPU is 1/ratio of epoll's
-        low, high = 1 - 1 / (ratio.low or ratio.value), 1 - 1 / (ratio.high or ratio.value)
+        low, high = 1 - 1 / ratio.low, 1 - 1 / ratio.high
         value = 1 - 1 / ratio.value
     else:
-        low, high = 1 - (ratio.high or ratio.value), 1 - (ratio.low or ratio.value)
+        low, high = 1 - ratio.high, 1 - ratio.low
         value = 1 - ratio.value
     return f"{_percent(value)} ({_percent(low)}…{_percent(high)})"
 
@@ -139,8 +144,10 @@ def _signed_change(ratio: Estimate) -> str:
     def change(r: float) -> float:
         return (1 / r - 1) * 100
 
-    low, high = change(ratio.high or ratio.value), change(ratio.low or ratio.value)
-    return f"io_uring's CPU per request {change(ratio.value):+.1f}%, {low:+.1f}…{high:+.1f}%"
+    text = f"io_uring's CPU per request {change(ratio.value):+.1f}%"
+    if ratio.low is None or ratio.high is None:
+        return text + ", one round: no interval"
+    return f"{text}, {change(ratio.high):+.1f}…{change(ratio.low):+.1f}%"
 
 
 def _more(ratio: Estimate) -> str:
@@ -156,6 +163,8 @@ def _join(names: Sequence[str]) -> str:
 
 
 def _rps_clause(verdict: PointVerdict) -> str:
+    if verdict.open_model:
+        return "Req/s was the offered rate (see the knees for who kept up)"
     measured = [v for v in verdict.languages if v.rps_ratio is not None]
     bound = [v.language for v in verdict.languages if v.load_bound]
     parts = []
@@ -201,10 +210,11 @@ def sentence(verdict: PointVerdict) -> str:
             said.append(f"epoll used less CPU per request in {_join(groups['epoll'])}")
         if groups["none"]:
             said.append(f"no clear difference in {_join(groups['none'])}")
-        why = (
-            "the languages disagree"
-            if groups["io_uring"] and groups["epoll"]
-            else "an interval includes no change"
-        )
+        if groups["io_uring"] and groups["epoll"]:
+            why = "the languages disagree"
+        elif any(v.cpu_ratio is not None and not v.cpu_ratio.has_interval for v in with_cpu):
+            why = "one round gives no interval"
+        else:
+            why = "an interval includes no change"
         head = f"{start} {'; '.join(said)}: no winner ({why})"
     return f"{head}. {_rps_clause(verdict)}."

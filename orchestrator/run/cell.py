@@ -16,6 +16,7 @@ from orchestrator.results.rundir import write_atomic
 from orchestrator.run.context import RunContext
 from orchestrator.run.cores import core_between
 from orchestrator.run.counters import Sample, cpu_between, nic_between, sample
+from orchestrator.run.descriptors import with_limit
 from orchestrator.run.orphans import forget_server, record_server
 from orchestrator.run.plan import Cell
 from orchestrator.run.server_process import (
@@ -45,7 +46,7 @@ def _run_load(
     point = cell.point
     command = tool.command(ctx.url, profile, point, remote_dir, prefix)
     ran = ctx.load.run(
-        command.argv,
+        with_limit(command.argv, ctx.load_nofile),
         env=command.env,
         cpus=ctx.inventory.load.cpus,
         timeout=profile.duration + LOAD_TIME_LIMIT_MARGIN,

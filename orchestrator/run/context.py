@@ -26,6 +26,7 @@ class RunContext:
     run_dir: RunDirectory
     run_id: str
     interface: str | None
+    load_nofile: int | None = None  # the load tool's descriptor limit, raised when needed
 
     @property
     def port(self) -> int:

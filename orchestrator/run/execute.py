@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.deploy.deploy import DeployResult, deploy
-from orchestrator.errors import HostError, UserError
+from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
 from orchestrator.hosts.connect import close_hosts, open_hosts
 from orchestrator.inventory import Inventory
@@ -22,21 +22,24 @@ from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
 from orchestrator.paths import project_root
-from orchestrator.results.cell import CellResult, utc_now
+from orchestrator.results.cell import utc_now
 from orchestrator.results.record import (
     K6Provision,
     LoadToolRecord,
     Resumption,
     RunFacts,
     RunRecord,
+    RunStatus,
 )
 from orchestrator.results.rundir import RunDirectory
-from orchestrator.run.cell import run_cell
 from orchestrator.run.context import RunContext
 from orchestrator.run.counters import detect_interface
+from orchestrator.run.descriptors import raise_for_points
 from orchestrator.run.orphans import stop_orphans
 from orchestrator.run.plan import Cell, build_plan
 from orchestrator.run.ports import port_in_use, wait_port_free
+from orchestrator.run.rate_search import search_rates
+from orchestrator.run.sequence import CellCallback, DoneCallback, HostLost, run_plan
 from orchestrator.run.signals import (
     Interrupted,
     RunInterrupted,
@@ -46,8 +49,6 @@ from orchestrator.run.signals import (
 )
 from orchestrator.servers import ServerSpec
 
-CellCallback = Callable[[int, Cell], None]
-DoneCallback = Callable[[int, Cell, CellResult], None]
 Log = Callable[[str], None]
 
 
@@ -66,10 +67,6 @@ class RunOptions:
     pipeline: int = 1  # the run's default wrk depth
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
-
-
-class HostLost(HostError):
-    """A host stopped answering and a reconnection failed: the run cannot go on."""
 
 
 def orch_commit() -> str:
@@ -180,70 +177,62 @@ def new_record(
     )
 
 
-def check_hosts(ctx: RunContext) -> None:
-    """Raise HostLost unless both hosts answer a trivial command (an SSH host reconnects
-    once if its connection dropped)."""
-    for host in dict.fromkeys((ctx.target, ctx.load)):
-        try:
-            host.run(["true"], timeout=30)
-        except HostError as exc:
-            raise HostLost(str(exc)) from None
-
-
-def run_plan(
-    ctx: RunContext, cells: Sequence[Cell], on_start: CellCallback, on_done: DoneCallback
-) -> list[CellResult]:
-    """Run cells in order, writing each result as soon as it exists.
-
-    After a failed cell both hosts must still answer; when one does not, HostLost stops
-    the plan (the failed cell is on disk first).
-    """
-    results = []
-    for index, cell in enumerate(cells):
-        on_start(index, cell)
-        result = run_cell(ctx, cell)
-        ctx.run_dir.write_cell(result)
-        results.append(result)
-        on_done(index, cell, result)
-        if result.status == "failed":
-            check_hosts(ctx)
-    return results
-
-
 def _prepare(
     inv: Inventory, opts: RunOptions, target: Host, load: Host, log: Log
-) -> tuple[DeployResult, LoadTool]:
-    """Deploy, pick the load tool, and make sure nothing else holds the servers' port."""
+) -> tuple[DeployResult, LoadTool, int | None]:
+    """Deploy, pick the load tool, check the load host can hold the connections, and make
+    sure nothing else holds the servers' port."""
     deployed = deploy(inv, target, load, opts.servers, log)
     tool = choose_load_tool(inv, opts, load, deployed)
+    nofile = raise_for_points(load, opts.points)
     holder = wait_port_free(inv, target, load, 0)
     if holder is not None:
         raise UserError(
             f"inventory target.listen.port: {port_in_use(inv, target, holder)}; stop that "
             "process or choose another port"
         )
-    return deployed, tool
+    return deployed, tool, nofile
 
 
-def _measure(
-    ctx: RunContext,
-    record: RunRecord,
-    cells: Sequence[Cell],
-    on_start: CellCallback,
-    on_done: DoneCallback,
-) -> None:
-    """Run `cells` and leave run.json saying how the run ended."""
-    run_dir = ctx.run_dir
+class PlanKeeper:
+    """run.json of a run in progress: the plan grows (a rate search adds points as it
+    goes) and the record says how the run ended."""
+
+    def __init__(self, run_dir: RunDirectory, record: RunRecord, tool: LoadTool) -> None:
+        self.run_dir = run_dir
+        self.record = record
+        self.tool = tool
+
+    def extend(self, point: LoadPoint, cells: Sequence[Cell]) -> None:
+        """Add `point` (when new) and `cells` to the plan before they run."""
+        record = self.record
+        points, models = list(record.points), dict(record.load_models)
+        if point.key not in models:
+            points.append(point)
+            models[point.key] = self.tool.model(record.profile, point)
+        plan = [*record.plan, *(cell.key for cell in cells)]
+        self.record = record.model_copy(
+            update={"points": points, "load_models": models, "plan": plan}
+        )
+        self.run_dir.write_run(self.record)
+
+    def end(self, status: RunStatus, **why: str) -> None:
+        """Write how the run ended."""
+        self.run_dir.write_run(self.record.ended(status, finished_at=utc_now(), **why))
+
+
+def _measure(keeper: PlanKeeper, measure: Callable[[], object]) -> None:
+    """Run `measure` and leave run.json saying how the run ended."""
     try:
-        run_plan(ctx, cells, on_start, on_done)
+        measure()
     except (KeyboardInterrupt, Interrupted) as stop:
         name = signal_name(stop)
-        run_dir.write_run(record.ended("interrupted", interrupted_by=name, finished_at=utc_now()))
-        raise RunInterrupted(run_dir, name) from None
+        keeper.end("interrupted", interrupted_by=name)
+        raise RunInterrupted(keeper.run_dir, name) from None
     except HostLost as lost:
-        run_dir.write_run(record.ended("stopped", stop_reason=str(lost), finished_at=utc_now()))
-        raise RunStopped(run_dir, str(lost)) from None
-    run_dir.write_run(record.ended("complete", finished_at=utc_now()))
+        keeper.end("stopped", stop_reason=str(lost))
+        raise RunStopped(keeper.run_dir, str(lost)) from None
+    keeper.end("complete")
 
 
 def execute_run(
@@ -254,8 +243,13 @@ def execute_run(
         target, load = open_hosts(inv, opts.accept_new_host_keys)
         try:
             try:
-                deployed, tool = _prepare(inv, opts, target, load, log)
-                cells = build_plan(opts.servers, opts.points, opts.repetitions)
+                deployed, tool, nofile = _prepare(inv, opts, target, load, log)
+                # A rate search plans each step as it goes.
+                cells = (
+                    []
+                    if opts.auto_rates
+                    else build_plan(opts.servers, opts.points, opts.repetitions)
+                )
                 peer = inv.dial_address if inv.is_loopback else inv.load_host.address
                 interface = inv.target.interface or detect_interface(target, peer)
             except (KeyboardInterrupt, Interrupted) as stop:
@@ -265,6 +259,7 @@ def execute_run(
                 run_id = run_dir.path.name
                 record = new_record(inv, opts, deployed, tool, cells, run_id, interface, load)
                 run_dir.write_run(record)
+                keeper = PlanKeeper(run_dir, record, tool)
                 ctx = RunContext(
                     inventory=inv,
                     target=target,
@@ -275,8 +270,24 @@ def execute_run(
                     run_dir=run_dir,
                     run_id=run_id,
                     interface=interface,
+                    load_nofile=nofile,
                 )
-                _measure(ctx, record, cells, on_start, on_done)
+                if opts.auto_rates:
+                    vus = opts.points[0].vus
+                    _measure(
+                        keeper,
+                        lambda: search_rates(
+                            ctx,
+                            opts.servers,
+                            vus,
+                            opts.repetitions,
+                            keeper.extend,
+                            on_start,
+                            on_done,
+                        ),
+                    )
+                else:
+                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, on_done))
             return run_dir
         finally:
             close_hosts(target, load)
@@ -301,7 +312,7 @@ def resume_run(
             for cell in cells:
                 run_dir.clear_unfinished(cell.key)
             try:
-                deployed, tool = _prepare(inv, opts, target, load, log)
+                deployed, tool, nofile = _prepare(inv, opts, target, load, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
             resumption = Resumption(
@@ -324,8 +335,10 @@ def resume_run(
                 run_dir=run_dir,
                 run_id=record.id,
                 interface=record.interface,
+                load_nofile=nofile,
             )
-            _measure(ctx, record, cells, on_start, on_done)
+            keeper = PlanKeeper(run_dir, record, tool)
+            _measure(keeper, lambda: run_plan(ctx, cells, on_start, on_done))
             return run_dir
         finally:
             close_hosts(target, load)

@@ -16,11 +16,13 @@ from orchestrator.load.choice import (
 )
 from orchestrator.load.points import resolve_profile
 from orchestrator.run.execute import RunOptions
+from orchestrator.run.rate_search import START_RATE
 from orchestrator.servers import select_servers
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
 SWEEP_REPETITIONS = 8  # rounds of a sweep when none are asked for
+AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,11 @@ def build_options(inv: Inventory, request: RunRequest) -> RunOptions:
         profile_name, request.duration, request.vus, request.warmup, request.rate
     )
     if sweeping:
-        points = sweep_points(
-            tool, profile, connections, rates or ([1] if auto else None), pipelines
-        )
+        first = [START_RATE] if auto else None  # a rate search adds its points as it goes
+        points = sweep_points(tool, profile, connections, rates or first, pipelines)
         depth = max(point.pipeline for point in points)
-        repetitions = request.repetitions or SWEEP_REPETITIONS
+        default = AUTO_RATE_REPETITIONS if auto else SWEEP_REPETITIONS
+        repetitions = request.repetitions or default
     else:
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
         points = [profile_point(tool, profile, request.rate, depth)]

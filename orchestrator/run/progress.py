@@ -63,7 +63,10 @@ class RunProgress:
         return left * (time.monotonic() - self.started) / self.done
 
     def cell_started(self, index: int, cell: Cell) -> None:
-        """Show which cell runs now."""
+        """Show which cell runs now (a rate search plans more cells as it goes)."""
+        if index >= self.total:
+            self.total = index + 1
+            self._progress.update(self._task, total=self.total)
         self._progress.update(
             self._task,
             cell=index + 1,
