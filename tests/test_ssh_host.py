@@ -19,22 +19,20 @@ import paramiko
 import pytest
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts.ssh import (
+from orchestrator.hosts.ssh import SshHost
+from orchestrator.hosts.ssh_scripts import (
     PID_MARK,
-    SshHost,
     background_script,
     env_assignments,
     find_pid,
-    jump_spec,
-    parse_jump,
     parse_times,
     probe_script,
-    resolve_settings,
     run_script,
     shell_status,
     split_wrapped,
     stop_script,
 )
+from orchestrator.hosts.ssh_settings import jump_spec, parse_jump, resolve_settings
 from orchestrator.inventory import HostSpec
 
 NASTY = [
