@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
-import select
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +30,7 @@ from orchestrator.hosts.base import (
     failure_message,
     pinned,
 )
+from orchestrator.hosts.ssh_channel import collect, open_command, wait_for_pid
 from orchestrator.hosts.ssh_connection import SshLink, reason
 from orchestrator.hosts.ssh_scripts import (
     STATUS_SUFFIX,
@@ -54,8 +53,6 @@ from orchestrator.inventory import HostSpec
 
 KILL_TIMEOUT_SECONDS = 15.0
 PARTIAL_SUFFIX = ".orch-partial"
-POLL_STEP_SECONDS = 0.02
-_USER_NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*")
 _TRANSFER_ERRORS = (OSError, paramiko.SSHException, EOFError)
 
 Outcome = tuple[int | None, str, str, paramiko.Channel | None]
@@ -128,32 +125,12 @@ class SshHost(Host):
         """
         link = self.link
         try:
-            channel = link.transport().open_session(timeout=link.settings.connect_timeout)
-            channel.exec_command(command)
-            channel.shutdown_write()
+            channel = open_command(link.transport(), command, link.settings.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostError(f"{self.describe()}: cannot start a command: {reason(exc)}") from None
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
         try:
-            while not (channel.eof_received and channel.exit_status_ready()):
-                got = _drain(channel, out, err)
-                if channel.closed and not got:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None, out.decode(errors="replace"), err.decode(errors="replace"), channel
-                if channel.eof_received:
-                    # Only the exit status is missing; it raises no select() readiness.
-                    channel.status_event.wait(min(remaining, 0.25))
-                elif not got:
-                    select.select([channel], [], [], min(remaining, 0.25))
-            _drain(channel, out, err)
-            code = channel.recv_exit_status() if channel.exit_status_ready() else None
-            # -1 is paramiko's placeholder: no exit status came (connection lost, or the
-            # remote shell died by a signal, which paramiko does not report as a status).
-            if code is not None and code < 0:
-                code = None
+            ended, code = collect(channel, timeout, out, err)
         except BaseException:
             if killable:
                 self._kill_wrapper(out.decode(errors="replace"), channel)
@@ -161,21 +138,15 @@ class SshHost(Host):
                 with contextlib.suppress(Exception):
                     channel.close()
             raise
+        stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+        if not ended:
+            return None, stdout, stderr, channel
         channel.close()
-        return code, out.decode(errors="replace"), err.decode(errors="replace"), None
+        return code, stdout, stderr, None
 
     def _kill_wrapper(self, stdout_so_far: str, channel: paramiko.Channel) -> None:
         """Kill a running `run_script` command's process group by the PID it printed."""
-        buffer = bytearray(stdout_so_far.encode())
-        pid = find_pid(stdout_so_far)
-        # The PID is the wrapper's first output; after a very early Ctrl-C it may still
-        # be on its way.
-        deadline = time.monotonic() + 2.0
-        while pid is None and time.monotonic() < deadline and not channel.closed:
-            _drain(channel, buffer, bytearray())
-            pid = find_pid(buffer.decode(errors="replace"))
-            if pid is None:
-                time.sleep(POLL_STEP_SECONDS)
+        pid = wait_for_pid(channel, stdout_so_far)
         with contextlib.suppress(Exception):
             channel.close()
         if pid is not None:
@@ -344,10 +315,10 @@ class SshHost(Host):
             return path
         head, sep, rest = path.partition("/")
         if head not in self._expanded:
-            user = head[1:]
-            if user and not _USER_NAME.fullmatch(user):
+            script = home_script(head)
+            if script is None:
                 return path
-            code, out, _ = self._shell(home_script(head), timeout=30)
+            code, out, _ = self._shell(script, timeout=30)
             if code != 0 or not out.startswith("/"):
                 return path
             self._expanded[head] = out
@@ -429,21 +400,4 @@ class SshHost(Host):
                         self.stop(pid)
             self._link.close()
             self._link = None
-
-
-def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> bool:
-    got = False
-    while channel.recv_ready():
-        chunk = channel.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-        got = True
-    while channel.recv_stderr_ready():
-        chunk = channel.recv_stderr(65536)
-        if not chunk:
-            break
-        err += chunk
-        got = True
-    return got
 

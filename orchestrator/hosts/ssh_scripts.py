@@ -23,6 +23,7 @@ TIMES_MARK = "__orch_times__"
 STATUS_SUFFIX = ".status"
 POLL_STEP_SECONDS = 0.02
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_USER_NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*")
 _TIMES_FIELD = re.compile(r"(\d+)m([\d.,]+)s")
 
 
@@ -233,8 +234,12 @@ def mkdir_script(directory: str) -> str:
     return in_sh(f"mkdir -p {shlex.quote(directory)}")
 
 
-def home_script(head: str) -> str:
-    """Print what the shell makes of `~` or `~user` (the caller checks `head`'s syntax)."""
+def home_script(head: str) -> str | None:
+    """Print what the shell makes of `~` or `~user`; None when `head` is neither (it is
+    left unquoted for the shell to expand, so nothing else may pass)."""
+    user = head[1:]
+    if not head.startswith("~") or (user and not _USER_NAME.fullmatch(user)):
+        return None
     return in_sh(f"printf '%s' {head}")
 
 
