@@ -27,7 +27,8 @@ from orchestrator.errors import HostError
 from orchestrator.hosts.connect import open_hosts
 from orchestrator.hosts.ssh import SshHost
 from orchestrator.inventory import load_inventory
-from orchestrator.lab.lab import BRIDGE, ROLES, _new_key
+from orchestrator.lab.sshd import new_key
+from orchestrator.lab.topology import BRIDGE, ROLES
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"
@@ -142,7 +143,7 @@ def test_changed_host_key_is_always_refused(lab: Lab) -> None:
 
 def test_wrong_client_key_gives_a_clear_error(lab: Lab) -> None:
     stranger = lab.tmp / "stranger_ed25519"
-    _new_key(stranger, "not-authorised")
+    new_key(stranger, "not-authorised")
     inventory = lab.variant("wrong-key", {"key_file": str(stranger)})
     failed = orch(
         "deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60, env=_no_agent_env()
