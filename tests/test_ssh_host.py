@@ -30,6 +30,7 @@ from orchestrator.hosts.ssh_scripts import (
     run_script,
     shell_status,
     split_wrapped,
+    status_script,
     stop_script,
 )
 from orchestrator.hosts.ssh_settings import jump_spec, parse_jump, resolve_settings
@@ -183,6 +184,23 @@ def test_background_script_reports_pid_log_and_status(tmp_path: Path) -> None:
     _wait_for(status, 10)
     assert status.read_text().strip() == "3"
     assert log.read_text().split() == ["pid", str(pid)]  # the printed PID is the process's own
+
+
+def test_status_script_never_reports_a_just_ended_process_as_gone(tmp_path: Path) -> None:
+    for attempt in range(5):
+        log, status = tmp_path / f"{attempt}.log", tmp_path / f"{attempt}.log.status"
+        argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
+        pid = find_pid(
+            _login_shell(background_script(argv, log_path=str(log), status_path=str(status))).stdout
+        )
+        assert pid is not None
+        deadline = time.monotonic() + 10
+        seen = "running"
+        while seen == "running" and time.monotonic() < deadline:
+            seen = _login_shell(status_script(pid, str(status))).stdout.strip()
+        assert seen == "3"
+    never_started = _login_shell(status_script(2**22 + 1, str(tmp_path / "none.status")))
+    assert never_started.stdout.strip() == "gone"
 
 
 def test_stop_script_terminates_then_kills(tmp_path: Path) -> None:

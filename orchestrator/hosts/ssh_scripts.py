@@ -22,6 +22,7 @@ PID_MARK = "__orch_pid__"
 TIMES_MARK = "__orch_times__"
 STATUS_SUFFIX = ".status"
 POLL_STEP_SECONDS = 0.02
+STATUS_WRITE_SECONDS = 2.0
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _USER_NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]*")
 _TIMES_FIELD = re.compile(r"(\d+)m([\d.,]+)s")
@@ -214,11 +215,18 @@ def kill_script(pid: int) -> str:
 
 
 def status_script(pid: int, status_path: str) -> str:
-    """Print a background process's recorded status, else `running` or `gone`."""
+    """Print a background process's recorded status, else `running` or `gone`.
+
+    A process that has just ended is briefly neither running nor recorded (its watcher
+    writes the file after `wait` returns): that moment is waited out.
+    """
     status = shlex.quote(status_path)
+    steps = round(STATUS_WRITE_SECONDS / POLL_STEP_SECONDS)
     return in_sh(
-        f"cat {status} 2>/dev/null || "
-        f"{{ kill -0 {pid} 2>/dev/null && echo running || echo gone; }}"
+        f"cat {status} 2>/dev/null && exit 0\n"
+        f"kill -0 {pid} 2>/dev/null && echo running && exit 0\n"
+        f"{_wait_for_file(status, steps)}"
+        f"cat {status} 2>/dev/null || echo gone\n"
     )
 
 
