@@ -400,4 +400,3 @@ class SshHost(Host):
                         self.stop(pid)
             self._link.close()
             self._link = None
-

@@ -218,9 +218,7 @@ class SshLink:
         target = f"{settings.hostname}:{settings.port}"
         limit = settings.connect_timeout
         if self._client.get_transport() is not None:
-            why = (
-                f"SSH handshake with {target} failed (time limit {limit:g} s): {reason(exc)}"
-            )
+            why = f"SSH handshake with {target} failed (time limit {limit:g} s): {reason(exc)}"
         elif self.gateway is not None:
             why = f"jump host {self.gateway.name} cannot reach {target}: {reason(exc)}"
         elif isinstance(self.connection.gateway, str):
