@@ -33,7 +33,7 @@ from orchestrator.hosts.ssh_scripts import (
     status_script,
     stop_script,
 )
-from orchestrator.hosts.ssh_settings import jump_spec, parse_jump, resolve_settings
+from orchestrator.hosts.ssh_settings import fabric_config, jump_spec, parse_jump, resolve_settings
 from orchestrator.inventory import HostSpec
 
 NASTY = [
@@ -349,3 +349,28 @@ def test_silent_server_fails_within_the_connect_timeout(tmp_path: Path) -> None:
         ):
             SshHost("t1", spec, ssh_config=paramiko.SSHConfig())
         assert time.monotonic() - started < 5
+
+
+def test_a_fractional_connect_timeout_is_kept(tmp_path: Path) -> None:
+    # fabric's Connection rounds its connect_timeout down to whole seconds (0.5 -> no
+    # limit at all); orch hands paramiko the inventory's value itself.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        spec = HostSpec(
+            address="127.0.0.1", port=port, connect_timeout=0.5, known_hosts=str(tmp_path / "kh")
+        )
+        started = time.monotonic()
+        with pytest.raises(HostError, match=r"time limit 0\.5 s"):
+            SshHost("t1", spec, ssh_config=paramiko.SSHConfig())
+        assert time.monotonic() - started < 3
+
+
+def test_an_ssh_config_file_can_be_given_and_the_inventory_still_wins(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host box\n  HostName 192.0.2.7\n  User alice\n  Port 2222\n")
+    settings = resolve_settings("t", HostSpec(address="box", port=22), False, fabric_config(config))
+    assert (settings.hostname, settings.user, settings.port) == ("192.0.2.7", "alice", 22)
+    with pytest.raises(UserError, match="cannot read SSH config"):
+        fabric_config(tmp_path / "absent")
