@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from orch_helpers import orch
 
-from orchestrator.lab.lab import BRIDGE, ROLES, LabFiles
+from orchestrator.lab.topology import BRIDGE, ROLES, LabFiles
 
 
 def leftovers() -> list[str]:

@@ -36,7 +36,7 @@ from lab_helpers import Lab, running_lab
 from orch_helpers import orch
 
 from orchestrator.deploy.cpus import format_cpu_list
-from orchestrator.lab.lab import ROLES, Role
+from orchestrator.lab.topology import ROLES, Role
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"

@@ -19,22 +19,21 @@ import paramiko
 import pytest
 
 from orchestrator.errors import HostError, UserError
-from orchestrator.hosts.ssh import (
+from orchestrator.hosts.ssh import SshHost
+from orchestrator.hosts.ssh_scripts import (
     PID_MARK,
-    SshHost,
     background_script,
     env_assignments,
     find_pid,
-    jump_spec,
-    parse_jump,
     parse_times,
     probe_script,
-    resolve_settings,
     run_script,
     shell_status,
     split_wrapped,
+    status_script,
     stop_script,
 )
+from orchestrator.hosts.ssh_settings import fabric_config, jump_spec, parse_jump, resolve_settings
 from orchestrator.inventory import HostSpec
 
 NASTY = [
@@ -187,6 +186,23 @@ def test_background_script_reports_pid_log_and_status(tmp_path: Path) -> None:
     assert log.read_text().split() == ["pid", str(pid)]  # the printed PID is the process's own
 
 
+def test_status_script_never_reports_a_just_ended_process_as_gone(tmp_path: Path) -> None:
+    for attempt in range(5):
+        log, status = tmp_path / f"{attempt}.log", tmp_path / f"{attempt}.log.status"
+        argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
+        pid = find_pid(
+            _login_shell(background_script(argv, log_path=str(log), status_path=str(status))).stdout
+        )
+        assert pid is not None
+        deadline = time.monotonic() + 10
+        seen = "running"
+        while seen == "running" and time.monotonic() < deadline:
+            seen = _login_shell(status_script(pid, str(status))).stdout.strip()
+        assert seen == "3"
+    never_started = _login_shell(status_script(2**22 + 1, str(tmp_path / "none.status")))
+    assert never_started.stdout.strip() == "gone"
+
+
 def test_stop_script_terminates_then_kills(tmp_path: Path) -> None:
     log, status = tmp_path / "a.log", tmp_path / "a.log.status"
     polite = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -333,3 +349,28 @@ def test_silent_server_fails_within_the_connect_timeout(tmp_path: Path) -> None:
         ):
             SshHost("t1", spec, ssh_config=paramiko.SSHConfig())
         assert time.monotonic() - started < 5
+
+
+def test_a_fractional_connect_timeout_is_kept(tmp_path: Path) -> None:
+    # fabric's Connection rounds its connect_timeout down to whole seconds (0.5 -> no
+    # limit at all); orch hands paramiko the inventory's value itself.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        spec = HostSpec(
+            address="127.0.0.1", port=port, connect_timeout=0.5, known_hosts=str(tmp_path / "kh")
+        )
+        started = time.monotonic()
+        with pytest.raises(HostError, match=r"time limit 0\.5 s"):
+            SshHost("t1", spec, ssh_config=paramiko.SSHConfig())
+        assert time.monotonic() - started < 3
+
+
+def test_an_ssh_config_file_can_be_given_and_the_inventory_still_wins(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host box\n  HostName 192.0.2.7\n  User alice\n  Port 2222\n")
+    settings = resolve_settings("t", HostSpec(address="box", port=22), False, fabric_config(config))
+    assert (settings.hostname, settings.user, settings.port) == ("192.0.2.7", "alice", 22)
+    with pytest.raises(UserError, match="cannot read SSH config"):
+        fabric_config(tmp_path / "absent")

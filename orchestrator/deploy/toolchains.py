@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,9 +23,8 @@ class Requirement:
 
 
 def zig_command(host: Host) -> list[str]:
-    """Zig from the pinned PyPI package, run by the Python orch runs on when local."""
-    python = sys.executable if host.is_local else "python3"
-    return [python, "-m", "ziglang"]
+    """Zig from the pinned PyPI package, run by the host's Python."""
+    return [host.python, "-m", "ziglang"]
 
 
 def requirements(servers: Sequence[ServerSpec], zig: Sequence[str]) -> list[Requirement]:

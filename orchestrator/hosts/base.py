@@ -1,25 +1,19 @@
 """The `Host` interface: the only code that knows whether a machine is this one or remote.
 
-Everything else (deploy, bench, facts) talks to machines through these methods, so
-loopback mode and two-machine mode share all other logic.
+Everything else (deploy, run, facts) talks to machines through these methods, so
+loopback mode and two-machine mode share all other logic. What differs between machines
+is asked of the host as a capability (`python`, `provide_file`), never by testing which
+kind of host it is.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shlex
-import shutil
 import signal
-import socket
-import subprocess
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from orchestrator.errors import HostError
 
 STOP_GRACE_SECONDS = 3.0
 
@@ -71,8 +65,12 @@ class Host(ABC):
 
     @property
     @abstractmethod
-    def is_local(self) -> bool:
-        """True when this host is the machine orch runs on."""
+    def python(self) -> str:
+        """The command that runs Python 3 on this host (for `python -m ziglang` and probes)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short label for messages, e.g. `local` or `target1 (10.0.0.2)`."""
 
     @abstractmethod
     def run(
@@ -92,11 +90,21 @@ class Host(ABC):
 
     @abstractmethod
     def put_file(self, local: Path, remote: str) -> None:
-        """Copy a local file to `remote` (parent directories are created)."""
+        """Copy a local file and its mode to `remote` (parent directories are created);
+        `remote` never holds a part of the file."""
 
     @abstractmethod
     def get_file(self, remote: str, local: Path) -> None:
-        """Copy the host's file `remote` to `local`."""
+        """Copy the host's file `remote` and its mode to `local`; `local` holds the old
+        content or the whole new one, never a part."""
+
+    @abstractmethod
+    def provide_file(self, local: Path, remote: str) -> str:
+        """Make the bundled file `local` available on the host and return its path there.
+
+        `remote` is where it goes if it has to be copied; a host that sees this machine's
+        files may return `local` itself.
+        """
 
     @abstractmethod
     def read_text(self, path: str) -> str:
@@ -130,231 +138,19 @@ class Host(ABC):
         """Stop a process by PID: SIGTERM, then SIGKILL after `grace` s. Return its status."""
 
     @abstractmethod
+    def running_children(self) -> list[int]:
+        """PIDs started here and not yet stopped (for cleanup on interruption)."""
+
+    @abstractmethod
     def tcp_probe(self, address: str, port: int, timeout: float = 1.0) -> bool:
         """True when a TCP connection to address:port succeeds from this host."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op for most hosts
         """Release connections held to the host."""
 
-    def describe(self) -> str:
-        """A short label for messages, e.g. `local` or `target1 (10.0.0.2)`."""
-        return self.name if self.is_local else f"{self.name} ({self.address})"
 
-
-def _orphan_guard(argv: Sequence[str], cwd: str | None) -> list[str]:
-    """Prefix argv so the process is SIGKILLed when orch dies, even by kill -9.
-
-    orch's own Ctrl-C/SIGTERM handling stops what it started by PID; this covers the case
-    where orch cannot run any handler. setpriv execs, so the PID stays the command's own.
-    Skipped when setpriv is missing or the program cannot be found here (Popen then
-    reports it exactly as before).
-    """
-    guard = shutil.which("setpriv")
-    program = argv[0] if argv else ""
-    if guard is None or (cwd is not None and not os.path.isabs(program) and "/" in program):
-        return list(argv)
-    if shutil.which(program) is None:
-        return list(argv)
-    return [guard, "--pdeathsig", "KILL", "--", *argv]
-
-
-class LocalHost(Host):
-    """This machine, driven with subprocess."""
-
-    def __init__(self, name: str = "local", address: str = "127.0.0.1") -> None:
-        super().__init__(name, address)
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
-
-    @property
-    def is_local(self) -> bool:
-        """Always True."""
-        return True
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float = 120.0,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cpus: Sequence[int] | None = None,
-        check: bool = True,
-    ) -> CommandResult:
-        """Run a command here; its CPU time comes from wait4's resource usage."""
-        full = pinned(argv, cpus)
-        full_env = {**os.environ, **env} if env else None
-        started = time.monotonic()
-        # orch reaps nothing else while this runs, so the delta is this command's CPU.
-        cpu_before = _children_cpu_seconds()
-        try:
-            proc = subprocess.Popen(
-                _orphan_guard(full, cwd),
-                cwd=cwd,
-                env=full_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            if check:
-                raise HostError(
-                    f"{self.describe()}: cannot run {full[0]}: {exc.strerror}"
-                ) from None
-            # Like a shell (and SshHost): a program that cannot be started exits 127.
-            return CommandResult(
-                argv=tuple(full),
-                exit_code=127,
-                stdout="",
-                stderr=f"{full[0]}: {exc.strerror}",
-                wall_seconds=time.monotonic() - started,
-                cpu_seconds=0.0,
-            )
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.communicate()
-            raise HostError(
-                f"{self.describe()}: {shlex.join(full)} did not finish within {timeout:.0f} s"
-            ) from None
-        except BaseException:
-            _kill_group(proc.pid)
-            proc.wait()
-            raise
-        result = CommandResult(
-            argv=tuple(full),
-            exit_code=proc.returncode,
-            stdout=out.decode(errors="replace"),
-            stderr=err.decode(errors="replace"),
-            wall_seconds=time.monotonic() - started,
-            cpu_seconds=_children_cpu_seconds() - cpu_before,
-        )
-        if check and not result.ok:
-            raise HostError(_failure_message(self, result))
-        return result
-
-    def put_file(self, local: Path, remote: str) -> None:
-        """Copy a file and its mode; the copy gets a fresh mtime, as an upload would."""
-        target = Path(self.expand(remote))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local, target)
-        shutil.copymode(local, target)
-
-    def get_file(self, remote: str, local: Path) -> None:
-        """Copy a file; `local` holds the old content or the whole new one, never a part."""
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(local.name + ".orch-partial")
-        try:
-            shutil.copy2(self.expand(remote), partial)
-            partial.replace(local)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise HostError(
-                f"{self.describe()}: cannot fetch {remote}: {exc.strerror or exc}"
-            ) from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-
-    def read_text(self, path: str) -> str:
-        """Read a file."""
-        try:
-            return Path(self.expand(path)).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise HostError(f"{self.describe()}: cannot read {path}: {exc.strerror}") from None
-
-    def write_text(self, path: str, text: str) -> None:
-        """Write a file."""
-        target = Path(self.expand(path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-
-    def expand(self, path: str) -> str:
-        """Expand ~ for the user running orch."""
-        return os.path.expanduser(path)
-
-    def start_background(
-        self,
-        argv: Sequence[str],
-        *,
-        log_path: str,
-        cpus: Sequence[int] | None = None,
-        cwd: str | None = None,
-    ) -> int:
-        """Start a process in its own session so signals to orch's terminal don't reach it."""
-        log_file = Path(self.expand(log_path))
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        full = pinned(argv, cpus)
-        with log_file.open("wb") as log:
-            try:
-                proc = subprocess.Popen(
-                    _orphan_guard(full, cwd),
-                    cwd=cwd,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise HostError(
-                    f"{self.describe()}: cannot start {full[0]}: {exc.strerror}"
-                ) from None
-        self._children[proc.pid] = proc
-        return proc.pid
-
-    def exit_status(self, pid: int) -> int | None:
-        """Poll a child started by start_background."""
-        proc = self._children.get(pid)
-        if proc is None:
-            raise HostError(f"{self.describe()}: process {pid} was not started by orch")
-        return proc.poll()
-
-    def stop(self, pid: int, *, grace: float = STOP_GRACE_SECONDS) -> int | None:
-        """SIGTERM the PID, wait up to `grace` s, then SIGKILL; return the exit status."""
-        proc = self._children.pop(pid, None)
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
-                proc.wait()
-        return proc.returncode
-
-    def running_children(self) -> list[int]:
-        """PIDs started here and not yet stopped (for cleanup on interruption)."""
-        return [pid for pid, proc in self._children.items() if proc.poll() is None]
-
-    def tcp_probe(self, address: str, port: int, timeout: float = 1.0) -> bool:
-        """Try one TCP connection."""
-        try:
-            with socket.create_connection((address, port), timeout=timeout):
-                return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        """Stop anything still running that this host started."""
-        for pid in list(self._children):
-            self.stop(pid)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _children_cpu_seconds() -> float:
-    """User+sys CPU of every child this process has reaped so far."""
-    usage = os.times()
-    return usage.children_user + usage.children_system
-
-
-def _failure_message(host: Host, result: CommandResult) -> str:
+def failure_message(host: Host, result: CommandResult) -> str:
+    """The one-line error for a command that exited non-zero: host, command, last line."""
     detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
     tail = detail[-1] if detail else "no output"
     return f"{host.describe()}: {shlex.join(result.argv)} exited {result.exit_code}: {tail}"

@@ -1,10 +1,16 @@
-"""Open the `Host` objects an inventory describes."""
+"""Open the `Host` objects an inventory describes, and close them again."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from orchestrator.errors import UserError
-from orchestrator.hosts.base import Host, LocalHost
+from orchestrator.hosts.base import Host
+from orchestrator.hosts.local import LocalHost
 from orchestrator.inventory import Inventory
+
+if TYPE_CHECKING:
+    from orchestrator.hosts.ssh_connection import SshLink
 
 
 def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> Host:
@@ -13,13 +19,17 @@ def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> 
     accept_new_host_keys: trust and record keys of hosts not yet in known_hosts (never a
     changed key); the inventory's own setting of the same name also allows it.
     """
-    from orchestrator.hosts.ssh import SshHost
-
     spec = inv.hosts[name]
     if spec.connection == "local":
         return LocalHost(name, spec.address)
-    # jump_host may name another inventory entry (itself maybe behind a jump): open the
-    # chain from its far end. Anything else is `user@host:port`, which SshHost parses.
+    # Imported here: loopback runs never pay for importing fabric and paramiko.
+    from orchestrator.hosts.ssh import SshHost
+    from orchestrator.hosts.ssh_connection import SshLink
+    from orchestrator.hosts.ssh_settings import fabric_config
+
+    # jump_host may name another inventory entry (itself maybe behind a jump): build the
+    # gateway chain from its far end. Anything else is `user@host:port`, which the link
+    # parses itself.
     chain = [name]
     while (hop := inv.hosts[chain[-1]].jump_host) in inv.hosts:
         if hop in chain:
@@ -30,20 +40,37 @@ def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> 
         chain.append(hop)
         if inv.hosts[hop].connection == "local":
             break
-    jump: Host | None = None
-    for hop in reversed(chain[1:]):
-        hop_spec = inv.hosts[hop]
-        if hop_spec.connection == "local":
-            jump = LocalHost(hop, hop_spec.address)  # "via this machine" = directly
-        else:
-            jump = SshHost(hop, hop_spec, accept_new_host_keys=accept_new_host_keys, jump=jump)
-    return SshHost(name, spec, accept_new_host_keys=accept_new_host_keys, jump=jump)
+    gateway: SshLink | Literal[False] | None = None
+    try:
+        for hop in reversed(chain[1:]):
+            hop_spec = inv.hosts[hop]
+            if hop_spec.connection == "local":
+                gateway = False  # "via this machine" = directly
+            else:
+                gateway = SshLink(
+                    hop,
+                    hop_spec,
+                    config=fabric_config(),
+                    accept_new_host_keys=accept_new_host_keys,
+                    gateway=gateway,
+                )
+    except BaseException:
+        if gateway:
+            gateway.close()
+        raise
+    # The chain is opened from its far end when the host connects, so each failure names
+    # the hop it happened on.
+    return SshHost(name, spec, accept_new_host_keys=accept_new_host_keys, gateway=gateway)
 
 
 def open_hosts(inv: Inventory, accept_new_host_keys: bool = False) -> tuple[Host, Host]:
     """(target, load); one shared Host object when both are the same entry."""
     target = open_host(inv, inv.target.host, accept_new_host_keys)
-    load = target if inv.is_loopback else open_host(inv, inv.load.host, accept_new_host_keys)
+    try:
+        load = target if inv.is_loopback else open_host(inv, inv.load.host, accept_new_host_keys)
+    except BaseException:
+        target.close()
+        raise
     return target, load
 
 
