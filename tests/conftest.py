@@ -62,6 +62,7 @@ MODULE_TIERS = {
     "test_inventory": "unit",
     "test_k6_parse": "unit",
     "test_lab": "lab",
+    "test_lab_topology": "unit",
     "test_load_result": "unit",
     "test_plan": "unit",
     "test_plots": "unit",

@@ -27,6 +27,7 @@ from orchestrator.hosts.ssh import SshHost
 from orchestrator.inventory import HostSpec, load_inventory
 from orchestrator.lab.sshd import new_key
 from orchestrator.lab.topology import BRIDGE, ROLES
+from orchestrator.results.rundir import RunDirectory
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"
@@ -281,12 +282,12 @@ def test_full_matrix_over_ssh_crosses_the_target_nic(lab: Lab) -> None:
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
     (run_dir,) = out.iterdir()
-    record = json.loads((run_dir / "run.json").read_text())
-    assert record["facts"]["target"]["hostname"] == TARGET.hostname
-    assert record["facts"]["load"]["hostname"] == LOAD.hostname
-    assert record["interface"] == "eth0"
+    record = RunDirectory.open(run_dir).read_run()
+    assert record.facts.target.hostname == TARGET.hostname
+    assert record.facts.load.hostname == LOAD.hostname
+    assert record.interface == "eth0"
 
-    results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("cells/*/*/result.json"))]
+    results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("cells/*/*/*/result.json"))]
     assert sorted(r["server"] for r in results) == sorted(ALL_SERVERS)
     total_requests = 0
     for result in results:
