@@ -451,6 +451,9 @@ int main(int argc, char **argv)
 
     setup_ring();
     setup_buffers();
+    /* Accepting before saying so: the listening line means the accept is in place. */
+    arm_server_ops();
+    io_uring_submit(&ring);
 
     announce_listener(listener);
 

@@ -400,7 +400,7 @@ impl Ring {
     /// none, which it only does when short of memory). Only a full SQ submits early.
     pub fn push(&mut self, sqe: Sqe) -> bool {
         if self.pending() >= self.sq_entries {
-            let _ = self.enter(0, 0);
+            let _ = self.submit();
             if self.pending() >= self.sq_entries {
                 return false;
             }
@@ -409,6 +409,11 @@ impl Ring {
         unsafe { self.sqes.add(slot).write(sqe) };
         self.sq_tail_local = self.sq_tail_local.wrapping_add(1);
         true
+    }
+
+    /// Submits the queued SQEs without waiting.
+    pub fn submit(&mut self) -> Result<u32, Errno> {
+        self.enter(0, 0)
     }
 
     /// Publishes queued SQEs and makes one io_uring_enter that submits them and, if

@@ -353,6 +353,9 @@ fn main() {
         accept_proven: false,
         recv_proven: false,
     };
+    // Accepting before saying so: the listening line means the accept is in place.
+    srv.arm_server_ops();
+    let _ = srv.ring.submit();
     server::announce_listener(&s);
 
     loop {
