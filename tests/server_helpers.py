@@ -235,9 +235,7 @@ class RunningServer:
             )
         self.pid: int = self.proc.pid
         try:
-            self.startup_line, self.listening_line = self._wait_for_listening_line(
-                startup_timeout
-            )
+            self.startup_line, self.listening_line = self._wait_for_listening_line(startup_timeout)
             match = _LISTENING_RE.fullmatch(self.listening_line)
             if match is None:
                 raise ServerStartError(
@@ -474,6 +472,28 @@ def thread_names(pid: int) -> list[str]:
             comm = "?"
         names.append(f"{tid}:{comm}")
     return names
+
+
+def lowest_free_fd(pid: int) -> int:
+    """The descriptor number process `pid` would get next (the lowest one not open)."""
+    used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+    return next(fd for fd in range(len(used) + 1) if fd not in used)
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    """Process `pid`'s RLIMIT_NOFILE as (soft, hard)."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    return soft, hard
+
+
+def set_soft_nofile(pid: int, soft: int) -> None:
+    """Set process `pid`'s soft RLIMIT_NOFILE (as `prlimit --pid PID --nofile=SOFT:HARD`).
+
+    The hard limit is left as it is: lowering the soft limit, and raising it back up to
+    the hard one, needs no privilege.
+    """
+    hard = nofile_limits(pid)[1]
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
