@@ -105,11 +105,11 @@ static void accept_all(void)
     for (;;) {
         int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (fd >= 0)
+        if (fd >= 0) {
             open_connection(fd);
-        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             return;
-        else if (!accept_error_retried(errno)) {
+        } else if (!accept_error_retried(errno)) {
             pause_accepting();
             return;
         }
