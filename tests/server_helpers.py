@@ -28,7 +28,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVERS_DIR = REPO_ROOT / "servers"
-BIN_DIR = SERVERS_DIR / "bin"
+#: Set to test binaries built elsewhere (e.g. an older commit's) as they are: nothing is built.
+BIN_DIR_ENV = "ORCH_SERVER_BIN_DIR"
+PREBUILT_BIN_DIR: Path | None = (
+    Path(os.environ[BIN_DIR_ENV]).resolve() if os.environ.get(BIN_DIR_ENV) else None
+)
+BIN_DIR = PREBUILT_BIN_DIR if PREBUILT_BIN_DIR is not None else SERVERS_DIR / "bin"
 
 SERVER_NAMES: tuple[str, ...] = (
     "c-epoll",
@@ -53,6 +58,11 @@ IO_TIMEOUT = 5.0
 KILL_TIMEOUT = 5.0
 
 _LISTENING_RE = re.compile(r"listening on (?P<host>[0-9.]+):(?P<port>[0-9]+)\n")
+#: The start-up line printed before the listening line (servers/README.md).
+STARTUP_RE = re.compile(
+    r"server: api=(?P<api>epoll|io_uring) kernel=(?P<kernel>\S+)"
+    r"(?: setup_flags=0x(?P<setup_flags>[0-9a-f]+) features=0x(?P<features>[0-9a-f]+))?\n"
+)
 
 
 class Deadline:
@@ -126,6 +136,15 @@ def build_servers(names: Sequence[str], timeout: float = BUILD_TIMEOUT) -> dict[
     """
     if not names:
         return {}
+    if PREBUILT_BIN_DIR is not None:
+        return {
+            name: BuildResult(
+                name=name,
+                ok=os.access(BIN_DIR / name, os.X_OK),
+                output=f"not built: {BIN_DIR_ENV}={PREBUILT_BIN_DIR} holds no executable {name}",
+            )
+            for name in names
+        }
     # The Zig the tests' own Python carries (ziglang), whatever python3 is on PATH.
     zig = f"ZIG={sys.executable} -m ziglang"
     command = ["make", "-C", str(SERVERS_DIR), "-k", zig, *names]
@@ -186,7 +205,8 @@ class RunningServer:
     """A server process started as `BINARY --host HOST --port PORT`.
 
     The constructor waits (bounded) for the `listening on HOST:PORT` line on stdout and
-    checks it names the requested host (and port, unless 0). stdout and stderr go to
+    checks it names the requested host (and port, unless 0); the one line allowed before it
+    is kept as `startup_line` (None if there was none). stdout and stderr go to
     files rather than pipes, so a chatty server can never block on a full pipe. `kill()`
     (also called on context-manager exit) SIGKILLs the process by PID.
     """
@@ -215,12 +235,13 @@ class RunningServer:
             )
         self.pid: int = self.proc.pid
         try:
-            self.listening_line = self._wait_for_listening_line(startup_timeout)
+            self.startup_line, self.listening_line = self._wait_for_listening_line(startup_timeout)
             match = _LISTENING_RE.fullmatch(self.listening_line)
             if match is None:
                 raise ServerStartError(
-                    f"{binary.name}: expected the first stdout line to be "
-                    f"'listening on ADDR:PORT\\n', got {self.listening_line!r}"
+                    f"{binary.name}: expected the stdout line after the start-up line to be "
+                    f"'listening on ADDR:PORT\\n', got {self.listening_line!r} "
+                    f"(after {self.startup_line!r})"
                 )
             self.host: str = match["host"]
             self.port: int = int(match["port"])
@@ -243,12 +264,17 @@ class RunningServer:
             self.kill()
             raise
 
-    def _wait_for_listening_line(self, timeout: float) -> str:
+    def _wait_for_listening_line(self, timeout: float) -> tuple[str | None, str]:
+        """(the start-up line or None, the line after it): the first two lines when the
+        first is not a listening line, else (None, the first line)."""
         deadline = Deadline(timeout)
         while True:
             data = self._stdout_path.read_bytes()
-            if b"\n" in data:
-                return data[: data.index(b"\n") + 1].decode(errors="replace")
+            lines = [line + "\n" for line in data.decode(errors="replace").split("\n")[:-1]]
+            if lines and lines[0].startswith("listening on"):
+                return None, lines[0]
+            if len(lines) >= 2:
+                return lines[0], lines[1]
             status = self.proc.poll()
             if status is not None:
                 raise ServerStartError(
@@ -446,6 +472,28 @@ def thread_names(pid: int) -> list[str]:
             comm = "?"
         names.append(f"{tid}:{comm}")
     return names
+
+
+def lowest_free_fd(pid: int) -> int:
+    """The descriptor number process `pid` would get next (the lowest one not open)."""
+    used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+    return next(fd for fd in range(len(used) + 1) if fd not in used)
+
+
+def nofile_limits(pid: int) -> tuple[int, int]:
+    """Process `pid`'s RLIMIT_NOFILE as (soft, hard)."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    return soft, hard
+
+
+def set_soft_nofile(pid: int, soft: int) -> None:
+    """Set process `pid`'s soft RLIMIT_NOFILE (as `prlimit --pid PID --nofile=SOFT:HARD`).
+
+    The hard limit is left as it is: lowering the soft limit, and raising it back up to
+    the hard one, needs no privilege.
+    """
+    hard = nofile_limits(pid)[1]
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:

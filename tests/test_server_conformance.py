@@ -7,6 +7,7 @@ socket timeouts and explicit deadlines.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -18,9 +19,12 @@ from server_helpers import (
     REQUEST,
     RESPONSE,
     SERVER_NAMES,
+    STARTUP_RE,
     TERMINATOR,
     Deadline,
+    RunningServer,
     ServerLauncher,
+    ServerStartError,
     assert_responses,
     close_all,
     connect,
@@ -37,12 +41,15 @@ from server_helpers import (
     fetch_one,
     free_port,
     garbage,
+    lowest_free_fd,
+    nofile_limits,
     open_connections,
     raise_nofile_limit,
     recv_until_eof,
     run_binary,
     send_without_reading,
     set_reset_on_close,
+    set_soft_nofile,
     summarise_exchanges,
     thread_names,
     wait_until,
@@ -406,6 +413,149 @@ def test_descriptor_exhaustion_pauses_accepting(server_launcher: ServerLauncher)
     finally:
         close_all(socks)
     fetch_one(*srv.address(), "after running out of descriptors")
+
+
+#: IORING_SETUP_SINGLE_ISSUER and IORING_SETUP_DEFER_TASKRUN, which every ring must have.
+REQUIRED_SETUP_FLAGS = (1 << 12) | (1 << 13)
+
+
+def test_startup_line(server_launcher: ServerLauncher, server_name: str) -> None:
+    """One line before the listening line names the API and kernel, and for io_uring the
+    setup flags the ring was created with and the features the kernel reported."""
+    srv = server_launcher.start()
+    line = srv.startup_line
+    assert line is not None, (
+        f"expected a 'server: api=... kernel=...' line before {srv.listening_line!r}, got "
+        f"none (stdout {srv.stdout()!r})"
+    )
+    match = STARTUP_RE.fullmatch(line)
+    assert match is not None, (
+        f"expected the start-up line to read 'server: api=API kernel=RELEASE' (io_uring: then "
+        f"' setup_flags=0xHEX features=0xHEX'), got {line!r}"
+    )
+    api = server_name.split("-", 1)[1]
+    assert match["api"] == api, f"expected api={api} in {line!r}"
+    kernel = os.uname().release
+    assert match["kernel"] == kernel, f"expected kernel={kernel} in {line!r}"
+    if api == "epoll":
+        assert match["setup_flags"] is None, f"expected no ring details from epoll: {line!r}"
+        return
+    assert match["setup_flags"] is not None, f"expected setup_flags and features in {line!r}"
+    setup_flags, features = int(match["setup_flags"], 16), int(match["features"], 16)
+    assert setup_flags & REQUIRED_SETUP_FLAGS == REQUIRED_SETUP_FLAGS, (
+        f"expected setup_flags to include SINGLE_ISSUER and DEFER_TASKRUN "
+        f"({REQUIRED_SETUP_FLAGS:#x}), got {setup_flags:#x} in {line!r}"
+    )
+    assert features != 0, f"expected the kernel's io_uring features (nonzero) in {line!r}"
+
+
+def test_restart_on_same_port_after_sigterm(server_launcher: ServerLauncher) -> None:
+    """Started again on its port right after it exited on SIGTERM, with connections open,
+    the server binds at the first try: the port is free the moment the process is gone."""
+    host = "127.0.0.1"
+    port = free_port(host)
+    for round_ in range(1, 4):
+        try:
+            srv = server_launcher.start(port=port)
+        except ServerStartError as exc:
+            raise AssertionError(
+                f"round {round_}: expected the server to bind port {port} at once after the "
+                f"previous one exited on SIGTERM, it did not start: {exc}"
+            ) from None
+        served = connect(host, port)
+        idle = connect(host, port)
+        try:
+            served.sendall(REQUEST)
+            expect_responses(served, 1, f"round {round_}: a request before SIGTERM")
+            idle.sendall(REQUEST[:5])
+            status, seconds = srv.signal_and_wait(signal.SIGTERM, timeout=1.0)
+            assert status == 0, (
+                f"round {round_}: expected exit status 0 within 1 s of SIGTERM, got {status} "
+                f"after {seconds:.2f} s; stderr: {srv.stderr()!r}"
+            )
+        finally:
+            close_all([served, idle])
+
+
+def _expect_unanswered(srv: RunningServer, sock: socket.socket, wait: float, why: str) -> None:
+    """Fail if `sock` gets anything within `wait` s, or the server spins meanwhile."""
+    cpu_before = cpu_seconds(srv.pid)
+    expect_silence(sock, wait, why)
+    cpu_used = cpu_seconds(srv.pid) - cpu_before
+    assert cpu_used < 0.3 * wait, (
+        f"expected the server idle while it cannot accept ({why}), it used {cpu_used:.2f} s "
+        f"of CPU in {wait} s"
+    )
+
+
+@pytest.mark.parametrize("drive", ["lowered-limit", "closed-connections"])
+def test_accept_resumes_with_no_connection(
+    server_launcher: ServerLauncher, server_name: str, drive: str
+) -> None:
+    """An accept fails with EMFILE while the server holds no connection of its own, so no
+    close can resume accepting: restoring the descriptor limit must get the waiting client
+    answered within 1 s anyway (the servers retry on a timer), nothing else happening.
+
+    lowered-limit: the soft limit is lowered to the server's lowest free descriptor, then
+    a client connects. closed-connections: the server fills its (low) limit with
+    connections of its own, the limit is lowered under them, a client's accept fails, and
+    the server's connections all close while the limit stays low (each close retries the
+    accept, which fails again). An io_uring multishot accept takes the limit when it is
+    armed, so only the second drive reaches the io_uring servers.
+    """
+    if drive == "lowered-limit" and server_name.endswith("io_uring"):
+        pytest.skip(
+            "an io_uring multishot accept takes the descriptor limit when armed: lowering it "
+            "later cannot make that accept fail (the closed-connections drive covers it)"
+        )
+    own: list[socket.socket] = []
+    if drive == "lowered-limit":
+        srv = server_launcher.start()
+        baseline = fd_count(srv.pid)
+        restored = nofile_limits(srv.pid)[0]
+        set_soft_nofile(srv.pid, lowest_free_fd(srv.pid))
+    else:
+        restored = 32
+        srv = server_launcher.start(nofile_limit=restored)
+        baseline = fd_count(srv.pid)
+        lowest = lowest_free_fd(srv.pid)
+        own = open_connections(*srv.address(), restored - baseline)
+        n = len(own)
+        what = f"{n} connections filling a descriptor limit of {restored}"
+        results = exchange(own, [REQUEST] * n, [len(RESPONSE)] * n, what, 10.0)
+        assert all(r.data == RESPONSE for r in results), summarise_exchanges(
+            results, RESPONSE, what
+        )
+        set_soft_nofile(srv.pid, lowest)
+    client = connect(*srv.address())
+    try:
+        client.sendall(REQUEST)
+        _expect_unanswered(srv, client, 0.3, "a client connected with no descriptor to spare")
+        if own:
+            close_all(own)
+            assert wait_until(lambda: fd_count(srv.pid) == baseline, timeout=5.0), (
+                f"expected the server back to its {baseline} descriptors once its "
+                f"connections closed, got {fd_count(srv.pid)}: {fd_targets(srv.pid)}"
+            )
+            _expect_unanswered(
+                srv, client, 0.3, "the server's connections closed, the limit still lowered"
+            )
+        srv.assert_alive("while it could not accept")
+        set_soft_nofile(srv.pid, restored)
+        expect_responses(
+            client,
+            1,
+            "a client waiting since its accept failed, after the limit was restored",
+            timeout=1.0,
+        )
+        assert fd_count(srv.pid) == baseline + 1, (
+            f"expected the server to hold its {baseline} descriptors and the client's, got "
+            f"{fd_count(srv.pid)}: {fd_targets(srv.pid)}"
+        )
+    finally:
+        client.close()
+        close_all(own)
+    fetch_one(*srv.address(), "after accepting resumed")
 
 
 def test_host_and_port_honoured(server_launcher: ServerLauncher) -> None:

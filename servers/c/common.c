@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 4096
@@ -89,6 +90,54 @@ size_t raise_fd_limit(void)
     }
     /* Linux caps the hard limit at fs.nr_open, so it is never RLIM_INFINITY. */
     return (size_t)limit.rlim_cur;
+}
+
+size_t conn_table_size(uint64_t fd_limit)
+{
+    return fd_limit < CONN_TABLE_MAX ? (size_t)fd_limit : CONN_TABLE_MAX;
+}
+
+void *alloc_conn_table(size_t count, size_t size)
+{
+    /* calloc maps fresh zero pages for a block this large. */
+    void *table = calloc(count, size);
+
+    if (table == NULL)
+        die("cannot allocate state for %zu connections", count);
+    return table;
+}
+
+bool accept_error_retried(int err)
+{
+    switch (err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPERM:
+    /* accept(2): Linux passes pending network errors of the new connection on. */
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void announce_api(const char *api, const char *details)
+{
+    struct utsname uts;
+
+    if (uname(&uts) != 0)
+        die("uname: %s", strerror(errno));
+    printf("server: api=%s kernel=%s%s%s\n", api, uts.release, details != NULL ? " " : "",
+           details != NULL ? details : "");
+    if (fflush(stdout) != 0)
+        die("stdout: %s", strerror(errno));
 }
 
 int open_signalfd(void)

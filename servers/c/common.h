@@ -4,8 +4,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdnoreturn.h>
 #include <netinet/in.h>
+
+/* Connection tables are indexed by descriptor and never hold more entries than this
+ * (4,194,304), however high the descriptor limit. */
+#define CONN_TABLE_MAX ((size_t)1 << 22)
+
+/* How often accepting is retried while paused after a descriptor or memory error. */
+#define ACCEPT_RETRY_MS 100
 
 struct options {
     struct in_addr host;
@@ -19,6 +27,22 @@ void parse_options(int argc, char **argv, struct options *options);
 /* Raises the soft RLIMIT_NOFILE to the hard limit and returns the new limit:
  * every descriptor the process can get is below it. */
 size_t raise_fd_limit(void);
+
+/* How many entries the connection table has under a descriptor limit of fd_limit:
+ * min(fd_limit, CONN_TABLE_MAX). A descriptor at or above it is closed when accepted. */
+size_t conn_table_size(uint64_t fd_limit);
+
+/* A zeroed table of count entries of size bytes; its pages are only backed once
+ * touched, so a large table costs address space, not memory. */
+void *alloc_conn_table(size_t count, size_t size);
+
+/* Whether accept(2) asks to retry at once after err: the connection failed, not the
+ * listener. Every other error except EAGAIN pauses accepting. */
+bool accept_error_retried(int err);
+
+/* Prints "server: api=API kernel=RELEASE", then " DETAILS" unless details is NULL,
+ * as one line, and flushes. */
+void announce_api(const char *api, const char *details);
 
 /* Ignores SIGPIPE, blocks SIGTERM and SIGINT and returns a signalfd that reads them. */
 int open_signalfd(void);

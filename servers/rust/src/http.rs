@@ -91,11 +91,6 @@ impl Framer {
     }
 }
 
-/// Free-function form of [`Framer::consume`].
-pub fn consume(state: &mut Framer, bytes: &[u8]) -> Result<u64, HeadTooLong> {
-    state.consume(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Start-up shared by both servers: arguments, limits, signals, the listening socket.
 
-use crate::sys;
+use crate::sys::{self, Errno};
+use std::alloc::{self, Layout};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::io::RawFd;
@@ -8,6 +9,64 @@ use std::os::unix::io::RawFd;
 pub const DEFAULT_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 pub const DEFAULT_PORT: u16 = 8000;
 pub const BACKLOG: i32 = 4096;
+
+/// Connection tables are indexed by descriptor and never hold more entries than this
+/// (4,194,304), however high the descriptor limit.
+pub const CONN_TABLE_MAX: usize = 1 << 22;
+
+/// How often accepting is retried while paused after a descriptor or memory error.
+pub const ACCEPT_RETRY_MS: u64 = 100;
+
+/// How many entries the connection table has under a descriptor limit of `fd_limit`:
+/// min(fd_limit, CONN_TABLE_MAX). A descriptor at or above it is closed when accepted.
+pub fn conn_table_size(fd_limit: u64) -> usize {
+    fd_limit.min(CONN_TABLE_MAX as u64) as usize
+}
+
+/// A type whose all-zero bytes are a valid value (its default): plain integers and bools.
+///
+/// # Safety
+/// Implement it only for types made of such fields.
+pub unsafe trait Zeroable: Copy {}
+
+/// A zeroed table of `count` entries, or None if there is no memory for it. The
+/// allocator maps fresh zero pages for a block this large, so they are only backed once
+/// touched: a large table costs address space, not memory.
+pub fn alloc_conn_table<T: Zeroable>(count: usize) -> Option<Vec<T>> {
+    if count == 0 || std::mem::size_of::<T>() == 0 {
+        return Some(Vec::new());
+    }
+    let layout = Layout::array::<T>(count).ok()?;
+    // Safety: all-zero bytes are a valid T (Zeroable), and the Vec takes the block with
+    // the layout it will free it with.
+    unsafe {
+        let table = alloc::alloc_zeroed(layout) as *mut T;
+        if table.is_null() {
+            return None;
+        }
+        Some(Vec::from_raw_parts(table, count, count))
+    }
+}
+
+/// Whether accept(2) asks to retry at once after `e`: the connection failed, not the
+/// listener. Every other error except EAGAIN pauses accepting.
+pub fn accept_error_retried(e: Errno) -> bool {
+    matches!(
+        e,
+        sys::EINTR
+            | sys::ECONNABORTED
+            | sys::EPERM
+            // accept(2): Linux passes pending network errors of the new connection on.
+            | sys::EPROTO
+            | sys::ENETDOWN
+            | sys::ENOPROTOOPT
+            | sys::EHOSTDOWN
+            | sys::ENONET
+            | sys::EHOSTUNREACH
+            | sys::EOPNOTSUPP
+            | sys::ENETUNREACH
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -75,9 +134,11 @@ pub fn die(name: &str, message: &str) -> ! {
 /// What every server needs before its event loop starts.
 pub struct Startup {
     pub listener: RawFd,
-    pub signals: RawFd,
+    pub signal_fd: RawFd,
     pub host: Ipv4Addr,
     pub port: u16,
+    /// The soft RLIMIT_NOFILE once raised.
+    pub fd_limit: u64,
 }
 
 /// Parses the command line (bad arguments exit 2), raises RLIMIT_NOFILE, turns SIGTERM
@@ -104,8 +165,14 @@ pub fn start(name: &str, nonblocking_listener: bool) -> Startup {
     if let Err(e) = sys::raise_nofile_limit() {
         eprintln!("{}: cannot raise RLIMIT_NOFILE: {}", name, sys::strerror(e));
     }
+    let fd_limit = sys::nofile_limit().unwrap_or_else(|e| {
+        die(
+            name,
+            &format!("getrlimit(RLIMIT_NOFILE): {}", sys::strerror(e)),
+        )
+    });
 
-    let signals = sys::block_into_signalfd(&[sys::SIGTERM, sys::SIGINT])
+    let signal_fd = sys::block_into_signalfd(&[sys::SIGTERM, sys::SIGINT])
         .unwrap_or_else(|e| die(name, &format!("signalfd: {}", sys::strerror(e))));
     sys::ignore_signal(sys::SIGPIPE);
 
@@ -120,19 +187,37 @@ pub fn start(name: &str, nonblocking_listener: bool) -> Startup {
         );
     Startup {
         listener,
-        signals,
+        signal_fd,
         host: Ipv4Addr::from(ip),
         port,
+        fd_limit,
+    }
+}
+
+fn print_line(line: &str) {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    // If stdout is gone nobody is waiting for the line; keep serving anyway.
+    let _ = writeln!(out, "{}", line);
+    let _ = out.flush();
+}
+
+/// Prints `server: api=API kernel=RELEASE`, then ` DETAILS` if any, as one line.
+pub fn announce_api(name: &str, api: &str, details: Option<&str>) {
+    let kernel = sys::kernel_release()
+        .unwrap_or_else(|e| die(name, &format!("uname: {}", sys::strerror(e))));
+    match details {
+        Some(details) => print_line(&format!(
+            "server: api={} kernel={} {}",
+            api, kernel, details
+        )),
+        None => print_line(&format!("server: api={} kernel={}", api, kernel)),
     }
 }
 
 /// The one line that tells the world the server is ready.
-pub fn announce(s: &Startup) {
-    let out = std::io::stdout();
-    let mut out = out.lock();
-    // If stdout is gone nobody is waiting for the line; keep serving anyway.
-    let _ = writeln!(out, "listening on {}:{}", s.host, s.port);
-    let _ = out.flush();
+pub fn announce_listener(s: &Startup) {
+    print_line(&format!("listening on {}:{}", s.host, s.port));
 }
 
 #[cfg(test)]
@@ -172,6 +257,71 @@ mod tests {
                 port: 9000
             }
         );
+    }
+
+    #[derive(Clone, Copy)]
+    struct Entry {
+        a: u64,
+        b: u64,
+        c: u64,
+    }
+
+    unsafe impl Zeroable for Entry {}
+
+    #[test]
+    fn table_size_is_capped() {
+        assert_eq!(CONN_TABLE_MAX, 4_194_304);
+        assert_eq!(conn_table_size(0), 0);
+        assert_eq!(conn_table_size(1024), 1024);
+        assert_eq!(conn_table_size(20_000), 20_000);
+        assert_eq!(
+            conn_table_size(CONN_TABLE_MAX as u64 - 1),
+            CONN_TABLE_MAX - 1
+        );
+        assert_eq!(conn_table_size(CONN_TABLE_MAX as u64), CONN_TABLE_MAX);
+        assert_eq!(conn_table_size(CONN_TABLE_MAX as u64 + 1), CONN_TABLE_MAX);
+        // Hard limits near 2^30 are what some container runtimes set.
+        assert_eq!(conn_table_size(1 << 30), CONN_TABLE_MAX);
+        assert_eq!(conn_table_size(u64::MAX), CONN_TABLE_MAX);
+    }
+
+    #[test]
+    fn table_under_a_huge_limit() {
+        let count = conn_table_size(1 << 30);
+        let mut table: Vec<Entry> = alloc_conn_table(count).expect("a capped table fits");
+        assert_eq!(table.len(), CONN_TABLE_MAX);
+        assert!(table[0].a == 0 && table[0].b == 0 && table[count - 1].c == 0);
+        table[count - 1].c = 1;
+        assert_eq!(table[count - 1].c, 1);
+    }
+
+    #[test]
+    fn accept_errors() {
+        for e in [
+            sys::EINTR,
+            sys::ECONNABORTED,
+            sys::EPERM,
+            sys::EPROTO,
+            sys::ENETDOWN,
+            sys::ENOPROTOOPT,
+            sys::EHOSTDOWN,
+            sys::ENONET,
+            sys::EHOSTUNREACH,
+            sys::EOPNOTSUPP,
+            sys::ENETUNREACH,
+        ] {
+            assert!(accept_error_retried(e), "{}", e);
+        }
+        for e in [
+            sys::EMFILE,
+            sys::ENFILE,
+            sys::ENOBUFS,
+            sys::ENOMEM,
+            sys::EINVAL,
+            sys::EBADF,
+        ] {
+            assert!(!accept_error_retried(e), "{}", e);
+        }
     }
 
     #[test]

@@ -14,16 +14,25 @@ pub type Errno = i32;
 
 pub const EPERM: Errno = 1;
 pub const EINTR: Errno = 4;
+pub const EBADF: Errno = 9;
 pub const EAGAIN: Errno = 11;
 pub const ENOMEM: Errno = 12;
 pub const EBUSY: Errno = 16;
+pub const EEXIST: Errno = 17;
 pub const EINVAL: Errno = 22;
 pub const ENFILE: Errno = 23;
 pub const EMFILE: Errno = 24;
 pub const ENOSYS: Errno = 38;
+pub const ENONET: Errno = 64;
 pub const EPROTO: Errno = 71;
+pub const ENOPROTOOPT: Errno = 92;
+pub const EOPNOTSUPP: Errno = 95;
+pub const ENETDOWN: Errno = 100;
+pub const ENETUNREACH: Errno = 101;
 pub const ECONNABORTED: Errno = 103;
 pub const ENOBUFS: Errno = 105;
+pub const EHOSTDOWN: Errno = 112;
+pub const EHOSTUNREACH: Errno = 113;
 
 pub const AF_INET: c_int = 2;
 pub const SOCK_STREAM: c_int = 1;
@@ -82,6 +91,12 @@ struct RLimit {
     max: c_ulong,
 }
 
+/// `struct utsname` as Linux and glibc lay it out: six 65-byte strings.
+#[repr(C)]
+struct UtsName {
+    fields: [[u8; 65]; 6],
+}
+
 /// glibc's sigset_t: 1024 bits.
 #[repr(C)]
 pub struct SigSet {
@@ -124,6 +139,8 @@ extern "C" {
     fn epoll_create1(flags: c_int) -> c_int;
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
     fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout: c_int) -> c_int;
+
+    fn uname(buf: *mut UtsName) -> c_int;
 
     fn getrlimit(resource: c_int, rlim: *mut RLimit) -> c_int;
     fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
@@ -255,13 +272,39 @@ pub fn epoll_control(epfd: RawFd, op: c_int, fd: RawFd, events: u32) -> Result<(
     check(unsafe { epoll_ctl(epfd, op, fd, &mut ev) }).map(|_| ())
 }
 
-/// epoll_wait with no timeout; returns how many entries of `events` were filled.
-pub fn epoll_wait_all(epfd: RawFd, events: &mut [EpollEvent]) -> Result<usize, Errno> {
+/// epoll_wait for up to `timeout_ms` (-1: no timeout); returns how many entries of
+/// `events` were filled.
+pub fn epoll_wait_for(
+    epfd: RawFd,
+    events: &mut [EpollEvent],
+    timeout_ms: i32,
+) -> Result<usize, Errno> {
     let max = events.len().min(c_int::MAX as usize) as c_int;
-    check(unsafe { epoll_wait(epfd, events.as_mut_ptr(), max, -1) }).map(|n| n as usize)
+    check(unsafe { epoll_wait(epfd, events.as_mut_ptr(), max, timeout_ms) }).map(|n| n as usize)
 }
 
 // ---- process setup ----
+
+/// The kernel release, as `uname -r` prints it.
+pub fn kernel_release() -> Result<String, Errno> {
+    let mut uts = UtsName {
+        fields: [[0; 65]; 6],
+    };
+    check(unsafe { uname(&mut uts) })?;
+    let release = &uts.fields[2];
+    let len = release
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(release.len());
+    Ok(String::from_utf8_lossy(&release[..len]).into_owned())
+}
+
+/// The soft RLIMIT_NOFILE: every descriptor the process can get is below it.
+pub fn nofile_limit() -> Result<c_ulong, Errno> {
+    let mut lim = RLimit { cur: 0, max: 0 };
+    check(unsafe { getrlimit(RLIMIT_NOFILE, &mut lim) })?;
+    Ok(lim.cur)
+}
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit (or to fs.nr_open when the hard limit
 /// is unlimited, which the kernel refuses as a soft limit).

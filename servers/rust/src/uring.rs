@@ -24,7 +24,9 @@ const IORING_ENTER_GETEVENTS: u32 = 1 << 0;
 const IORING_REGISTER_PBUF_RING: u32 = 22;
 
 const IORING_OP_POLL_ADD: u8 = 6;
+const IORING_OP_TIMEOUT: u8 = 11;
 const IORING_OP_ACCEPT: u8 = 13;
+const IORING_OP_ASYNC_CANCEL: u8 = 14;
 const IORING_OP_SEND: u8 = 26;
 const IORING_OP_RECV: u8 = 27;
 
@@ -124,6 +126,13 @@ impl Cqe {
     }
 }
 
+/// `struct __kernel_timespec`.
+#[repr(C)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
 #[repr(C)]
 struct BufEntry {
     addr: u64,
@@ -197,6 +206,29 @@ impl Sqe {
             ..Sqe::default()
         }
     }
+
+    /// A timeout that completes with -ETIME once `ts` has passed.
+    pub fn timeout(ts: &'static Timespec, user_data: u64) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_TIMEOUT,
+            fd: -1,
+            addr: ts as *const Timespec as u64,
+            len: 1,
+            user_data,
+            ..Sqe::default()
+        }
+    }
+
+    /// Cancels the request submitted with `target` as its user_data.
+    pub fn cancel(target: u64, user_data: u64) -> Sqe {
+        Sqe {
+            opcode: IORING_OP_ASYNC_CANCEL,
+            fd: -1,
+            addr: target,
+            user_data,
+            ..Sqe::default()
+        }
+    }
 }
 
 /// Why the ring could not be set up, as a message naming what is missing.
@@ -218,6 +250,10 @@ fn setup_error(e: Errno, flags: u32) -> String {
 
 pub struct Ring {
     fd: RawFd,
+    /// The flags io_uring_setup was given and accepted.
+    pub setup_flags: u32,
+    /// The features io_uring_setup reported.
+    pub features: u32,
     sq_head: *const AtomicU32,
     sq_tail: *const AtomicU32,
     sq_mask: u32,
@@ -266,13 +302,13 @@ impl Ring {
             ..Params::default()
         };
         let fd = unsafe { sys::io_uring_setup(sq_entries, &mut p as *mut Params as *mut c_void)? };
-        Ring::map(fd, &p).map_err(|e| {
+        Ring::map(fd, flags, &p).map_err(|e| {
             sys::close_fd(fd);
             e
         })
     }
 
-    fn map(fd: RawFd, p: &Params) -> Result<Ring, Errno> {
+    fn map(fd: RawFd, flags: u32, p: &Params) -> Result<Ring, Errno> {
         let sq_size = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_size = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
         let mut maps = Vec::new();
@@ -317,6 +353,8 @@ impl Ring {
             }
             Ring {
                 fd,
+                setup_flags: flags,
+                features: p.features,
                 sq_head: at(sq, p.sq_off.head) as *const AtomicU32,
                 sq_tail: at(sq, p.sq_off.tail) as *const AtomicU32,
                 sq_mask,
@@ -358,23 +396,24 @@ impl Ring {
             .wrapping_sub(self.sq_head().load(Ordering::Acquire))
     }
 
-    /// Queues an SQE. Only when the SQ is full does it submit early (without waiting).
-    pub fn push(&mut self, sqe: Sqe) -> Result<(), Errno> {
-        while self.pending() >= self.sq_entries {
-            match self.enter(0, 0) {
-                Ok(_) | Err(sys::EINTR) => {}
-                // The kernel could not take them now (CQ overflow backlog or memory):
-                // let it run its completions, which frees what it needs.
-                Err(sys::EAGAIN) | Err(sys::EBUSY) => {
-                    let _ = self.enter(0, IORING_ENTER_GETEVENTS);
-                }
-                Err(e) => return Err(e),
+    /// Queues an SQE; false if the SQ is still full after submitting it (the kernel took
+    /// none, which it only does when short of memory). Only a full SQ submits early.
+    pub fn push(&mut self, sqe: Sqe) -> bool {
+        if self.pending() >= self.sq_entries {
+            let _ = self.submit();
+            if self.pending() >= self.sq_entries {
+                return false;
             }
         }
         let slot = (self.sq_tail_local & self.sq_mask) as usize;
         unsafe { self.sqes.add(slot).write(sqe) };
         self.sq_tail_local = self.sq_tail_local.wrapping_add(1);
-        Ok(())
+        true
+    }
+
+    /// Submits the queued SQEs without waiting.
+    pub fn submit(&mut self) -> Result<u32, Errno> {
+        self.enter(0, 0)
     }
 
     /// Publishes queued SQEs and makes one io_uring_enter that submits them and, if
@@ -451,7 +490,7 @@ impl BufRing {
             tail: 0,
         };
         for bid in 0..count {
-            bufs.give_back(bid);
+            bufs.return_buffer(bid);
         }
         Ok(bufs)
     }
@@ -468,7 +507,7 @@ impl BufRing {
     }
 
     /// Puts buffer `bid` back in the ring for the kernel to fill again.
-    pub fn give_back(&mut self, bid: u16) {
+    pub fn return_buffer(&mut self, bid: u16) {
         assert!(bid <= self.mask);
         let addr = self.data.as_ptr() as u64 + bid as u64 * self.size as u64;
         unsafe {

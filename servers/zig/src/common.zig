@@ -125,12 +125,28 @@ pub fn raiseNofile() u64 {
     return lim.cur;
 }
 
-/// Connection tables are indexed by descriptor. Descriptors are allocated lowest
-/// first, so they stay below the number open; the cap only bounds memory when the
-/// hard limit is enormous (a descriptor past it is refused, see `tableSize` users).
-pub fn tableSize(nofile: u64) usize {
-    const cap: u64 = 1 << 22;
-    return @intCast(@min(nofile, cap));
+/// Connection tables are indexed by descriptor and never hold more entries than this
+/// (4,194,304), however high the descriptor limit.
+pub const conn_table_max: usize = 1 << 22;
+
+/// How often accepting is retried while paused after a descriptor or memory error.
+pub const accept_retry_ms = 100;
+
+/// How many entries the connection table has under a descriptor limit of `fd_limit`:
+/// min(fd_limit, conn_table_max). A descriptor at or above it is closed when accepted.
+pub fn connTableSize(fd_limit: u64) usize {
+    return @intCast(@min(fd_limit, conn_table_max));
+}
+
+/// Whether accept(2) asks to retry at once after `e`: the connection failed, not the
+/// listener. Every other error except EAGAIN pauses accepting.
+pub fn acceptErrorRetried(e: E) bool {
+    return switch (e) {
+        .INTR, .CONNABORTED, .PERM => true,
+        // accept(2): Linux passes pending network errors of the new connection on.
+        .PROTO, .NETDOWN, .NOPROTOOPT, .HOSTDOWN, .NONET, .HOSTUNREACH, .OPNOTSUPP, .NETUNREACH => true,
+        else => false,
+    };
 }
 
 /// Blocks SIGTERM and SIGINT, ignores SIGPIPE, and returns a signalfd for the two.
@@ -184,8 +200,21 @@ pub fn listen(cfg: Config, nonblocking: bool) Listener {
     return .{ .fd = fd, .addr = @bitCast(sa.addr), .port = std.mem.bigToNative(u16, sa.port) };
 }
 
+/// Prints `server: api=API kernel=RELEASE`, then ` DETAILS` if any, as one line.
+pub fn announceApi(api: []const u8, details: ?[]const u8) void {
+    var uts: linux.utsname = undefined;
+    const e = errno(linux.uname(&uts));
+    if (e != .SUCCESS) fatal("uname failed: {s}", .{errName(e)});
+    const kernel = std.mem.sliceTo(&uts.release, 0);
+    if (details) |d| {
+        printLine(1, "server: api={s} kernel={s} {s}", .{ api, kernel, d });
+    } else {
+        printLine(1, "server: api={s} kernel={s}", .{ api, kernel });
+    }
+}
+
 /// Printed once the server is ready; a single write, so nothing is left buffered.
-pub fn announce(l: Listener) void {
+pub fn announceListener(l: Listener) void {
     printLine(1, "listening on {d}.{d}.{d}.{d}:{d}", .{ l.addr[0], l.addr[1], l.addr[2], l.addr[3], l.port });
 }
 
@@ -200,13 +229,50 @@ pub fn close(fd: i32) void {
     _ = linux.close(fd);
 }
 
-/// Zeroed memory for a connection table; anonymous pages are only backed once touched.
-pub fn allocTable(comptime T: type, n: usize) []T {
+/// A zeroed table of `n` entries; its pages are only backed once touched, so a large
+/// table costs address space, not memory.
+pub fn allocConnTable(comptime T: type, n: usize) []T {
     const bytes = n * @sizeOf(T);
     const rc = linux.mmap(null, bytes, linux.PROT.READ | linux.PROT.WRITE, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
     if (errno(rc) != .SUCCESS) fatal("mmap of {d} bytes for the connection table failed", .{bytes});
     const p: [*]T = @ptrFromInt(rc);
     return p[0..n];
+}
+
+test "connection table size is capped" {
+    const t = std.testing;
+    try t.expectEqual(@as(usize, 4_194_304), conn_table_max);
+    try t.expectEqual(@as(usize, 0), connTableSize(0));
+    try t.expectEqual(@as(usize, 1024), connTableSize(1024));
+    try t.expectEqual(@as(usize, 20_000), connTableSize(20_000));
+    try t.expectEqual(conn_table_max - 1, connTableSize(conn_table_max - 1));
+    try t.expectEqual(conn_table_max, connTableSize(conn_table_max));
+    try t.expectEqual(conn_table_max, connTableSize(conn_table_max + 1));
+    // Hard limits near 2^30 are what some container runtimes set.
+    try t.expectEqual(conn_table_max, connTableSize(1 << 30));
+    try t.expectEqual(conn_table_max, connTableSize(std.math.maxInt(u64)));
+}
+
+test "connection table under a huge limit" {
+    const t = std.testing;
+    const Entry = struct { a: u64, b: u64, c: u64 };
+    const n = connTableSize(1 << 30);
+    const table = allocConnTable(Entry, n);
+    defer _ = linux.munmap(@ptrCast(table.ptr), n * @sizeOf(Entry));
+    try t.expectEqual(conn_table_max, table.len);
+    try t.expect(table[0].a == 0 and table[0].b == 0 and table[n - 1].c == 0);
+    table[n - 1].c = 1;
+    try t.expectEqual(@as(u64, 1), table[n - 1].c);
+}
+
+test "accept errors retried" {
+    const t = std.testing;
+    for ([_]E{ .INTR, .CONNABORTED, .PERM, .PROTO, .NETDOWN, .NOPROTOOPT, .HOSTDOWN, .NONET, .HOSTUNREACH, .OPNOTSUPP, .NETUNREACH }) |e| {
+        try t.expect(acceptErrorRetried(e));
+    }
+    for ([_]E{ .MFILE, .NFILE, .NOBUFS, .NOMEM, .INVAL, .BADF }) |e| {
+        try t.expect(!acceptErrorRetried(e));
+    }
 }
 
 test "ipv4 parsing" {

@@ -8,137 +8,175 @@ const http = @import("http");
 
 const EPOLL = linux.EPOLL;
 
+const recv_size = 4096;
+const max_events = 256;
+
 const Conn = struct {
-    owed: u64 = 0,
     framer: http.Framer = .{},
+    /// Response bytes not sent yet.
+    owed: u64 = 0,
+    /// A live connection: events for any other descriptor are stale.
     open: bool = false,
-    /// EPOLLOUT is registered: a write hit EAGAIN and owed bytes remain.
+    /// A send stopped short: EPOLLOUT is on until owed is flushed.
     want_out: bool = false,
-    /// The peer sent EOF: EPOLLIN is dropped and the connection closes once flushed.
+    /// The peer sent EOF: EPOLLIN is off, close once owed is flushed.
     eof: bool = false,
 };
 
+fn nowMs() i64 {
+    var ts: linux.timespec = undefined;
+    _ = linux.clock_gettime(.MONOTONIC, &ts);
+    return @as(i64, ts.sec) * 1000 + @divTrunc(@as(i64, ts.nsec), 1_000_000);
+}
+
 const Server = struct {
-    ep: i32,
-    listen_fd: i32,
-    sig_fd: i32,
+    epoll_fd: i32,
+    listener: i32,
+    signal_fd: i32,
+    /// Indexed by descriptor.
     conns: []Conn,
-    /// The listener is out of the epoll set after EMFILE/ENFILE until a connection closes.
     accept_paused: bool = false,
-    recv_buf: [4096]u8 = undefined,
+    /// CLOCK_MONOTONIC ms; meaningful while paused.
+    accept_retry_at: i64 = 0,
+    recv_buffer: [recv_size]u8 = undefined,
 
     fn ctl(s: *Server, op: u32, fd: i32, events: u32) linux.E {
         var ev = linux.epoll_event{ .events = events, .data = .{ .fd = fd } };
-        return common.errno(linux.epoll_ctl(s.ep, op, fd, &ev));
+        return common.errno(linux.epoll_ctl(s.epoll_fd, op, fd, &ev));
     }
 
-    fn closeConn(s: *Server, fd: i32) void {
-        // close() also removes the descriptor from the epoll set.
+    fn pauseAccepting(s: *Server) void {
+        // Level triggering would report the pending connection forever otherwise.
+        _ = s.ctl(EPOLL.CTL_DEL, s.listener, 0);
+        s.accept_paused = true;
+        s.accept_retry_at = nowMs() + common.accept_retry_ms;
+    }
+
+    fn resumeAccepting(s: *Server) void {
+        if (!s.accept_paused) return;
+        switch (s.ctl(EPOLL.CTL_ADD, s.listener, EPOLL.IN)) {
+            .SUCCESS, .EXIST => s.accept_paused = false,
+            else => s.accept_retry_at = nowMs() + common.accept_retry_ms,
+        }
+    }
+
+    fn closeConnection(s: *Server, fd: i32) void {
+        // Closing the last reference also removes it from the epoll set.
         common.close(fd);
         s.conns[@intCast(fd)] = .{};
-        if (s.accept_paused) {
-            if (s.ctl(EPOLL.CTL_ADD, s.listen_fd, EPOLL.IN) == .SUCCESS) s.accept_paused = false;
+        s.resumeAccepting();
+    }
+
+    /// Sets the connection's epoll interest from its state; false if it closed it.
+    fn updateEvents(s: *Server, fd: i32) bool {
+        const c = &s.conns[@intCast(fd)];
+        const events: u32 = (if (c.eof) @as(u32, 0) else EPOLL.IN) | (if (c.want_out) EPOLL.OUT else @as(u32, 0));
+        if (s.ctl(EPOLL.CTL_MOD, fd, events) == .SUCCESS) return true;
+        s.closeConnection(fd);
+        return false;
+    }
+
+    fn openConnection(s: *Server, fd: i32) void {
+        if (fd >= s.conns.len) {
+            common.close(fd);
+            return;
         }
+        common.setNodelay(fd);
+        if (s.ctl(EPOLL.CTL_ADD, fd, EPOLL.IN) != .SUCCESS) {
+            common.close(fd);
+            return;
+        }
+        s.conns[@intCast(fd)] = .{ .open = true };
     }
 
     fn acceptAll(s: *Server) void {
         while (true) {
-            const rc = linux.accept4(s.listen_fd, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
+            const rc = linux.accept4(s.listener, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
             switch (common.errno(rc)) {
-                .SUCCESS => {},
+                .SUCCESS => s.openConnection(@intCast(rc)),
                 .AGAIN => return,
-                // Out of descriptors or kernel memory: level triggering would report the
-                // pending connection forever, so stop watching the listener until one of
-                // our connections closes and frees resources.
-                .MFILE, .NFILE, .NOBUFS, .NOMEM => {
-                    if (s.ctl(EPOLL.CTL_DEL, s.listen_fd, 0) == .SUCCESS) s.accept_paused = true;
+                else => |e| if (!common.acceptErrorRetried(e)) {
+                    s.pauseAccepting();
                     return;
                 },
-                // That connection failed (or a firewall refused it), not the listener:
-                // accept(2) says to retry, as for EAGAIN.
-                .CONNABORTED, .INTR, .PROTO, .PERM, .NETDOWN, .NOPROTOOPT, .HOSTDOWN, .NONET, .HOSTUNREACH, .OPNOTSUPP, .NETUNREACH => continue,
-                // Anything else: the next readiness report retries.
-                else => return,
             }
-            const fd: i32 = @intCast(rc);
-            if (rc >= s.conns.len) {
-                common.close(fd);
-                continue;
-            }
-            common.setNodelay(fd);
-            if (s.ctl(EPOLL.CTL_ADD, fd, EPOLL.IN) != .SUCCESS) {
-                common.close(fd);
-                continue;
-            }
-            s.conns[rc] = .{ .open = true };
         }
     }
 
-    /// Sends owed bytes until done or EAGAIN. Returns false if the connection was closed.
-    fn flush(s: *Server, fd: i32, c: *Conn) bool {
+    /// Sends what is owed until it is all sent or the socket is full; false if it closed
+    /// the connection.
+    fn sendOwed(s: *Server, fd: i32) bool {
+        const c = &s.conns[@intCast(fd)];
         while (c.owed > 0) {
             const out = http.owedSlice(c.owed);
             const rc = linux.sendto(fd, out.ptr, out.len, linux.MSG.NOSIGNAL, null, 0);
             switch (common.errno(rc)) {
-                .SUCCESS => c.owed -= rc,
-                .INTR => {},
-                .AGAIN => {
-                    if (!c.want_out) {
-                        const ev: u32 = if (c.eof) EPOLL.OUT else EPOLL.IN | EPOLL.OUT;
-                        if (s.ctl(EPOLL.CTL_MOD, fd, ev) != .SUCCESS) {
-                            s.closeConn(fd);
-                            return false;
-                        }
-                        c.want_out = true;
-                    }
-                    return true;
+                .SUCCESS => if (rc > 0) {
+                    c.owed -= rc;
+                } else {
+                    s.closeConnection(fd);
+                    return false;
                 },
+                .AGAIN => {
+                    if (c.want_out) return true;
+                    c.want_out = true;
+                    return s.updateEvents(fd);
+                },
+                .INTR => {},
                 else => {
-                    s.closeConn(fd);
+                    s.closeConnection(fd);
                     return false;
                 },
             }
         }
         if (c.eof) {
-            s.closeConn(fd);
+            s.closeConnection(fd);
             return false;
         }
         if (c.want_out) {
-            if (s.ctl(EPOLL.CTL_MOD, fd, EPOLL.IN) != .SUCCESS) {
-                s.closeConn(fd);
-                return false;
-            }
             c.want_out = false;
+            return s.updateEvents(fd);
         }
         return true;
     }
 
-    fn readable(s: *Server, fd: i32, c: *Conn) void {
-        const rc = linux.recvfrom(fd, &s.recv_buf, s.recv_buf.len, 0, null, null);
+    fn receive(s: *Server, fd: i32) void {
+        const c = &s.conns[@intCast(fd)];
+        const rc = linux.recvfrom(fd, &s.recv_buffer, s.recv_buffer.len, 0, null, null);
         switch (common.errno(rc)) {
             .SUCCESS => {},
             .AGAIN, .INTR => return,
-            else => return s.closeConn(fd),
+            else => return s.closeConnection(fd),
         }
         if (rc == 0) {
-            if (c.owed == 0) return s.closeConn(fd);
-            // Answers are still owed (so EPOLLOUT is registered): stop reading and
-            // let the writable handler close after the last byte.
+            if (c.owed == 0) return s.closeConnection(fd);
             c.eof = true;
-            if (s.ctl(EPOLL.CTL_MOD, fd, EPOLL.OUT) != .SUCCESS) s.closeConn(fd);
+            _ = s.updateEvents(fd);
             return;
         }
-        const n = http.consume(&c.framer, s.recv_buf[0..rc]) catch return s.closeConn(fd);
-        if (n == 0) return;
-        c.owed += @as(u64, n) * http.response.len;
-        // With EPOLLOUT registered the socket is known full: wait for the report.
-        if (!c.want_out) _ = s.flush(fd, c);
+        const requests = http.consume(&c.framer, s.recv_buffer[0..rc]) catch return s.closeConnection(fd);
+        c.owed += @as(u64, requests) * http.response.len;
+        // While want_out, the socket is full: EPOLLOUT will flush the new answers too.
+        if (requests > 0 and !c.want_out) _ = s.sendOwed(fd);
+    }
+
+    /// Writes first, then reads: the owed bytes go out before more requests add to them.
+    fn onConnectionEvent(s: *Server, fd: i32, events: u32) void {
+        const c = &s.conns[@intCast(fd)];
+        if (!c.open) return;
+        // Errors and hang-ups are reported whatever the interest: the send or recv they
+        // make fail closes the connection.
+        if (c.want_out and events & (EPOLL.OUT | EPOLL.ERR | EPOLL.HUP) != 0 and !s.sendOwed(fd)) return;
+        if (!c.eof and events & (EPOLL.IN | EPOLL.ERR | EPOLL.HUP) != 0) s.receive(fd);
     }
 
     fn run(s: *Server) noreturn {
-        var events: [256]linux.epoll_event = undefined;
+        var events: [max_events]linux.epoll_event = undefined;
         while (true) {
-            const rc = linux.epoll_wait(s.ep, &events, events.len, -1);
+            // A timeout only while accepting is paused: the fast path never reads the clock.
+            var timeout: i32 = -1;
+            if (s.accept_paused) timeout = @intCast(std.math.clamp(s.accept_retry_at - nowMs(), 0, std.math.maxInt(i32)));
+            const rc = linux.epoll_wait(s.epoll_fd, &events, events.len, timeout);
             switch (common.errno(rc)) {
                 .SUCCESS => {},
                 .INTR => continue,
@@ -146,43 +184,37 @@ const Server = struct {
             }
             for (events[0..rc]) |ev| {
                 const fd = ev.data.fd;
-                if (fd == s.listen_fd) {
+                if (fd == s.signal_fd) linux.exit_group(0);
+                if (fd == s.listener) {
                     if (!s.accept_paused) s.acceptAll();
-                    continue;
-                }
-                if (fd == s.sig_fd) linux.exit_group(0);
-
-                const c = &s.conns[@intCast(fd)];
-                if (!c.open) continue;
-                if (c.want_out and ev.events & (EPOLL.OUT | EPOLL.ERR | EPOLL.HUP) != 0) {
-                    if (!s.flush(fd, c)) continue;
-                }
-                if (!c.eof and ev.events & (EPOLL.IN | EPOLL.ERR | EPOLL.HUP) != 0) {
-                    s.readable(fd, c);
+                } else {
+                    s.onConnectionEvent(fd, ev.events);
                 }
             }
+            if (s.accept_paused and nowMs() >= s.accept_retry_at) s.resumeAccepting();
         }
     }
 };
 
 pub fn main() noreturn {
     const cfg = common.parseArgs();
-    const nofile = common.raiseNofile();
-    const sig_fd = common.signalFd();
+    const fd_limit = common.raiseNofile();
+    const signal_fd = common.signalFd();
     const l = common.listen(cfg, true);
 
     const eprc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
     if (common.errno(eprc) != .SUCCESS) common.fatal("epoll_create1 failed: {s}", .{common.errName(common.errno(eprc))});
 
     var s = Server{
-        .ep = @intCast(eprc),
-        .listen_fd = l.fd,
-        .sig_fd = sig_fd,
-        .conns = common.allocTable(Conn, common.tableSize(nofile)),
+        .epoll_fd = @intCast(eprc),
+        .listener = l.fd,
+        .signal_fd = signal_fd,
+        .conns = common.allocConnTable(Conn, common.connTableSize(fd_limit)),
     };
-    if (s.ctl(EPOLL.CTL_ADD, sig_fd, EPOLL.IN) != .SUCCESS) common.fatal("epoll_ctl(signalfd) failed", .{});
+    if (s.ctl(EPOLL.CTL_ADD, signal_fd, EPOLL.IN) != .SUCCESS) common.fatal("epoll_ctl(signalfd) failed", .{});
     if (s.ctl(EPOLL.CTL_ADD, l.fd, EPOLL.IN) != .SUCCESS) common.fatal("epoll_ctl(listener) failed", .{});
 
-    common.announce(l);
+    common.announceApi("epoll", null);
+    common.announceListener(l);
     s.run();
 }

@@ -10,212 +10,278 @@ const http = @import("http");
 
 const sq_entries = 4096;
 const cq_entries = 4 * sq_entries;
-const buf_count = 4096;
-const buf_size = 4096;
-const buf_group = 0;
+const buffer_count = 4096;
+const buffer_size = 4096;
+const buffer_group = 0;
 
-const Op = enum(u8) { accept = 1, recv, send, signal };
+/// A completion's user_data is the operation in the high 32 bits and its descriptor in
+/// the low 32 bits.
+const Op = enum(u8) { accept = 1, recv, send, signal, timeout, cancel };
 
-fn userData(op: Op, fd: i32) u64 {
+fn opData(op: Op, fd: i32) u64 {
     return @as(u64, @intFromEnum(op)) << 32 | @as(u32, @bitCast(fd));
 }
 
+const accept_retry = linux.kernel_timespec{ .sec = 0, .nsec = common.accept_retry_ms * 1_000_000 };
+
 const Conn = struct {
-    owed: u64 = 0,
     framer: http.Framer = .{},
-    /// shutdown() was called; close() follows once no operation is in flight.
-    closing: bool = false,
+    /// Response bytes not confirmed sent, including those in flight.
+    owed: u64 = 0,
+    /// The multishot recv is armed.
     recv_armed: bool = false,
+    /// A send is in flight.
     sending: bool = false,
-    /// The peer sent EOF: close once the owed answers are sent.
+    /// The peer sent EOF: close once owed is flushed.
     eof: bool = false,
+    /// Shut down: close once no operation is in flight.
+    closing: bool = false,
 };
 
 const Server = struct {
     ring: IoUring,
-    listen_fd: i32,
-    sig_fd: i32,
+    buffer_ring: [*]linux.io_uring_buf,
+    buffers: [*]u8,
+    buffer_tail: u16 = 0,
+    listener: i32,
+    signal_fd: i32,
+    /// Indexed by descriptor.
     conns: []Conn,
-    bufs: [*]u8,
-    buf_ring: [*]linux.io_uring_buf,
-    buf_tail: u16 = 0,
     accept_armed: bool = false,
-    /// Accepting stopped on EMFILE/ENFILE; re-armed when a connection closes.
     accept_paused: bool = false,
-    /// A multishot accept/recv has completed without EINVAL, so EINVAL later cannot
-    /// mean the kernel lacks the multishot flag.
+    signal_armed: bool = false,
+    timeout_armed: bool = false,
+    cancel_armed: bool = false,
+    stopping: bool = false,
+    /// An EINVAL before the first success means the kernel lacks the multishot flag.
     accept_proven: bool = false,
     recv_proven: bool = false,
 
-    fn enter(s: *Server, to_submit: u32, wait: u32, flags: u32) void {
-        const rc = linux.io_uring_enter(s.ring.fd, to_submit, wait, flags, null);
-        switch (common.errno(rc)) {
-            // EINTR: a stop/continue; EAGAIN/EBUSY: the kernel is short of memory or
-            // completion space; reaping completions is the way out of all three.
-            .SUCCESS, .INTR, .AGAIN, .BUSY => {},
-            else => |e| common.fatal("io_uring_enter failed: {s}", .{common.errName(e)}),
-        }
-    }
-
-    fn getSqe(s: *Server) *linux.io_uring_sqe {
+    /// An SQE, or null if the SQ is still full after submitting it (the kernel took none,
+    /// which it only does when short of memory).
+    fn getSqe(s: *Server) ?*linux.io_uring_sqe {
         return s.ring.get_sqe() catch {
-            // The SQ is full: submit early, the only enter besides the loop's own.
-            s.enter(s.ring.flush_sq(), 0, 0);
-            return s.ring.get_sqe() catch common.fatal("io_uring: the submission queue stays full", .{});
+            _ = linux.io_uring_enter(s.ring.fd, s.ring.flush_sq(), 0, 0, null);
+            return s.ring.get_sqe() catch null;
         };
     }
 
     fn armAccept(s: *Server) void {
-        const q = s.getSqe();
-        q.prep_multishot_accept(s.listen_fd, null, null, linux.SOCK.CLOEXEC);
-        q.user_data = userData(.accept, s.listen_fd);
+        const sqe = s.getSqe() orelse return;
+        sqe.prep_multishot_accept(s.listener, null, null, linux.SOCK.CLOEXEC);
+        sqe.user_data = opData(.accept, s.listener);
         s.accept_armed = true;
     }
 
     fn armSignal(s: *Server) void {
-        const q = s.getSqe();
-        q.prep_poll_add(s.sig_fd, linux.POLL.IN);
-        q.user_data = userData(.signal, s.sig_fd);
+        const sqe = s.getSqe() orelse return;
+        sqe.prep_poll_add(s.signal_fd, linux.POLL.IN);
+        sqe.user_data = opData(.signal, s.signal_fd);
+        s.signal_armed = true;
     }
 
-    fn armRecv(s: *Server, fd: i32, c: *Conn) void {
-        const q = s.getSqe();
-        q.prep_rw(.RECV, fd, 0, 0, 0);
-        q.flags = linux.IOSQE_BUFFER_SELECT;
-        q.ioprio = linux.IORING_RECV_MULTISHOT;
-        q.buf_index = buf_group;
-        q.user_data = userData(.recv, fd);
-        c.recv_armed = true;
+    fn armTimeout(s: *Server) void {
+        const sqe = s.getSqe() orelse return;
+        sqe.prep_timeout(&accept_retry, 0, 0);
+        sqe.user_data = opData(.timeout, -1);
+        s.timeout_armed = true;
     }
 
-    fn send(s: *Server, fd: i32, c: *Conn) void {
-        const q = s.getSqe();
-        q.prep_send(fd, http.owedSlice(c.owed), linux.MSG.NOSIGNAL);
-        q.user_data = userData(.send, fd);
-        c.sending = true;
+    fn armCancel(s: *Server) void {
+        const sqe = s.getSqe() orelse return;
+        sqe.prep_cancel(opData(.accept, s.listener), 0);
+        sqe.user_data = opData(.cancel, s.listener);
+        s.cancel_armed = true;
     }
 
-    fn putBuf(s: *Server, bid: u16) void {
+    /// Queues whichever of the server's own operations should be in flight and is not,
+    /// once per loop turn: one that could not be queued (SQ full) is retried next turn.
+    fn armServerOps(s: *Server) void {
+        if (s.stopping) {
+            if (s.accept_armed and !s.cancel_armed) s.armCancel();
+            return;
+        }
+        if (!s.signal_armed) s.armSignal();
+        if (s.accept_paused and !s.timeout_armed) s.armTimeout();
+        if (!s.accept_paused and !s.accept_armed) s.armAccept();
+    }
+
+    fn pauseAccepting(s: *Server) void {
+        s.accept_paused = true;
+    }
+
+    fn resumeAccepting(s: *Server) void {
+        s.accept_paused = false;
+    }
+
+    fn returnBuffer(s: *Server, bid: u16) void {
         // Field by field: entry 0's last field is the ring tail itself.
-        const e = &s.buf_ring[s.buf_tail & (buf_count - 1)];
-        e.addr = @intFromPtr(s.bufs + @as(usize, bid) * buf_size);
-        e.len = buf_size;
+        const e = &s.buffer_ring[s.buffer_tail & (buffer_count - 1)];
+        e.addr = @intFromPtr(s.buffers + @as(usize, bid) * buffer_size);
+        e.len = buffer_size;
         e.bid = bid;
-        s.buf_tail +%= 1;
-        @atomicStore(u16, &s.buf_ring[0].resv, s.buf_tail, .release);
+        s.buffer_tail +%= 1;
+        @atomicStore(u16, &s.buffer_ring[0].resv, s.buffer_tail, .release);
     }
 
-    fn startClose(s: *Server, fd: i32, c: *Conn) void {
-        c.closing = true;
-        // Wakes the pending recv (it ends with 0) and any send stuck on a full socket
-        // (EPIPE), so their final completions arrive before the descriptor is freed.
-        _ = linux.shutdown(fd, linux.SHUT.RDWR);
-        s.finishClose(fd, c);
-    }
-
-    fn finishClose(s: *Server, fd: i32, c: *Conn) void {
+    /// Closes the descriptor of a closing connection once nothing in flight can still
+    /// complete for it, so no completion ever names a reused descriptor.
+    fn releaseIfIdle(s: *Server, fd: i32) void {
+        const c = &s.conns[@intCast(fd)];
         if (c.recv_armed or c.sending) return;
         common.close(fd);
         c.* = .{};
-        if (s.accept_paused) {
-            s.accept_paused = false;
-            s.armAccept();
+        s.resumeAccepting();
+    }
+
+    fn closeConnection(s: *Server, fd: i32) void {
+        const c = &s.conns[@intCast(fd)];
+        if (!c.closing) {
+            c.closing = true;
+            // Ends the multishot recv and any send waiting for room, promptly.
+            _ = linux.shutdown(fd, linux.SHUT.RDWR);
         }
+        s.releaseIfIdle(fd);
+    }
+
+    fn armRecv(s: *Server, fd: i32) void {
+        const sqe = s.getSqe() orelse return s.closeConnection(fd);
+        sqe.prep_rw(.RECV, fd, 0, 0, 0);
+        sqe.flags = linux.IOSQE_BUFFER_SELECT;
+        sqe.ioprio = linux.IORING_RECV_MULTISHOT;
+        sqe.buf_index = buffer_group;
+        sqe.user_data = opData(.recv, fd);
+        s.conns[@intCast(fd)].recv_armed = true;
+    }
+
+    /// Starts a send of what is owed unless one is in flight: its completion sends the
+    /// rest, answers owed meanwhile included.
+    fn sendOwed(s: *Server, fd: i32) void {
+        const c = &s.conns[@intCast(fd)];
+        if (c.sending or c.owed == 0) return;
+        const sqe = s.getSqe() orelse return s.closeConnection(fd);
+        sqe.prep_send(fd, http.owedSlice(c.owed), linux.MSG.NOSIGNAL);
+        sqe.user_data = opData(.send, fd);
+        c.sending = true;
+    }
+
+    fn openConnection(s: *Server, fd: i32) void {
+        if (fd >= s.conns.len) return common.close(fd);
+        common.setNodelay(fd);
+        s.conns[@intCast(fd)] = .{};
+        s.armRecv(fd);
     }
 
     fn onAccept(s: *Server, cqe: linux.io_uring_cqe) void {
         if (cqe.flags & linux.IORING_CQE_F_MORE == 0) s.accept_armed = false;
         if (cqe.res >= 0) {
             s.accept_proven = true;
-            const fd: i32 = cqe.res;
-            if (cqe.res >= s.conns.len) {
-                common.close(fd);
-            } else {
-                common.setNodelay(fd);
-                const c = &s.conns[@intCast(fd)];
-                c.* = .{};
-                s.armRecv(fd, c);
-            }
-        } else switch (cqe.err()) {
-            .MFILE, .NFILE, .NOBUFS, .NOMEM => if (!s.accept_armed) {
-                s.accept_paused = true;
-            },
-            .INVAL => if (!s.accept_proven)
-                common.fatal("io_uring: multishot accept not supported (needs Linux 5.19+)", .{}),
-            // ECONNABORTED and the like: that connection is gone, keep accepting.
-            else => {},
+            s.openConnection(cqe.res);
+        } else if (cqe.err() == .INVAL and !s.accept_proven) {
+            common.fatal("io_uring: multishot accept not supported (needs Linux 5.19+)", .{});
+        } else if (!s.accept_armed and !common.acceptErrorRetried(cqe.err())) {
+            s.pauseAccepting();
         }
-        if (!s.accept_armed and !s.accept_paused) s.armAccept();
     }
 
     fn onRecv(s: *Server, fd: i32, cqe: linux.io_uring_cqe) void {
         const c = &s.conns[@intCast(fd)];
-        const more = cqe.flags & linux.IORING_CQE_F_MORE != 0;
-        if (!more) c.recv_armed = false;
         var too_long = false;
+        var requests: usize = 0;
+
+        if (cqe.flags & linux.IORING_CQE_F_MORE == 0) c.recv_armed = false;
         if (cqe.flags & linux.IORING_CQE_F_BUFFER != 0) {
             const bid: u16 = @intCast(cqe.flags >> linux.IORING_CQE_BUFFER_SHIFT);
             if (cqe.res > 0 and !c.closing) {
-                const data = s.bufs[@as(usize, bid) * buf_size ..][0..@intCast(cqe.res)];
-                if (http.consume(&c.framer, data)) |n| {
-                    c.owed += @as(u64, n) * http.response.len;
-                } else |_| too_long = true;
+                const data = s.buffers[@as(usize, bid) * buffer_size ..][0..@intCast(cqe.res)];
+                requests = http.consume(&c.framer, data) catch blk: {
+                    too_long = true;
+                    break :blk 0;
+                };
             }
-            s.putBuf(bid);
+            s.returnBuffer(bid);
         }
-        if (c.closing) return s.finishClose(fd, c);
-        if (too_long) return s.startClose(fd, c);
+        if (cqe.err() == .INVAL and !s.recv_proven)
+            common.fatal("io_uring: multishot recv not supported (needs Linux 6.0+)", .{});
+        s.recv_proven = true;
 
-        if (cqe.res != -@as(i32, @intFromEnum(linux.E.INVAL))) s.recv_proven = true;
-        if (cqe.res > 0) {
-            if (c.owed > 0 and !c.sending) s.send(fd, c);
-            if (!more) s.armRecv(fd, c);
+        if (c.closing) {
+            s.releaseIfIdle(fd);
+        } else if (too_long or (cqe.res < 0 and cqe.err() != .NOBUFS)) {
+            s.closeConnection(fd);
         } else if (cqe.res == 0) {
             c.eof = true;
-            // Anything owed is covered by the send in flight, which closes at the end.
-            if (!c.sending) s.startClose(fd, c);
-        } else switch (cqe.err()) {
-            // Out of provided buffers for a moment; they are all handed back by now.
-            .NOBUFS => if (!more) s.armRecv(fd, c),
-            .INVAL => if (!s.recv_proven)
-                common.fatal("io_uring: multishot recv not supported (needs Linux 6.0+)", .{})
-            else
-                s.startClose(fd, c),
-            else => s.startClose(fd, c),
+            // A send in flight still owes answers: its completion closes.
+            if (!c.sending) s.closeConnection(fd);
+        } else {
+            c.owed += @as(u64, requests) * http.response.len;
+            // Ended without EOF (ENOBUFS, or the CQ overflowed): the connection lives on.
+            if (!c.recv_armed) s.armRecv(fd);
+            s.sendOwed(fd);
         }
     }
 
     fn onSend(s: *Server, fd: i32, cqe: linux.io_uring_cqe) void {
         const c = &s.conns[@intCast(fd)];
+
         c.sending = false;
-        if (c.closing) return s.finishClose(fd, c);
-        if (cqe.res <= 0) return s.startClose(fd, c);
-        c.owed -= @intCast(cqe.res);
-        // Answers that became owed while this send was in flight go out together now.
-        if (c.owed > 0) {
-            s.send(fd, c);
-        } else if (c.eof) {
-            s.startClose(fd, c);
+        if (c.closing) {
+            s.releaseIfIdle(fd);
+        } else if (cqe.res <= 0) {
+            s.closeConnection(fd);
+        } else {
+            c.owed -= @intCast(cqe.res);
+            if (c.owed > 0) {
+                s.sendOwed(fd);
+            } else if (c.eof) {
+                s.closeConnection(fd);
+            }
         }
     }
 
-    fn handle(s: *Server, cqe: linux.io_uring_cqe) void {
+    fn onSignal(s: *Server, cqe: linux.io_uring_cqe) void {
+        s.signal_armed = false;
+        // A failed poll is re-armed by the next turn; a signal stops the server.
+        if (cqe.res >= 0) s.stopping = true;
+    }
+
+    fn onTimeout(s: *Server) void {
+        s.timeout_armed = false;
+        s.resumeAccepting();
+    }
+
+    fn onCancel(s: *Server, cqe: linux.io_uring_cqe) void {
+        // Found, the accept ends with its own completion; not found, it already has.
+        if (cqe.res < 0) s.accept_armed = false;
+    }
+
+    fn onCompletion(s: *Server, cqe: linux.io_uring_cqe) void {
         const fd: i32 = @bitCast(@as(u32, @truncate(cqe.user_data)));
+
         switch (@as(Op, @enumFromInt(@as(u8, @truncate(cqe.user_data >> 32))))) {
             .accept => s.onAccept(cqe),
             .recv => s.onRecv(fd, cqe),
             .send => s.onSend(fd, cqe),
-            .signal => if (cqe.res >= 0)
-                linux.exit_group(0)
-            else
-                common.fatal("io_uring: poll on the signalfd failed: {s}", .{common.errName(cqe.err())}),
+            .signal => s.onSignal(cqe),
+            .timeout => s.onTimeout(),
+            .cancel => s.onCancel(cqe),
         }
     }
 
-    fn run(s: *Server) noreturn {
+    fn run(s: *Server) void {
         const cq = &s.ring.cq;
         while (true) {
-            s.enter(s.ring.flush_sq(), 1, linux.IORING_ENTER_GETEVENTS);
+            s.armServerOps();
+            // Stopped once the accept no longer holds the listener: closing it then frees
+            // the port at once, not when the kernel tears the ring down later.
+            if (s.stopping and (!s.accept_armed or !s.cancel_armed)) return;
+            // One enter per turn: it submits everything queued while draining the last
+            // turn's completions and waits for at least one new completion.
+            const rc = linux.io_uring_enter(s.ring.fd, s.ring.flush_sq(), 1, linux.IORING_ENTER_GETEVENTS, null);
+            switch (common.errno(rc)) {
+                .SUCCESS, .INTR, .AGAIN, .BUSY => {},
+                else => |e| common.fatal("io_uring_enter failed: {s}", .{common.errName(e)}),
+            }
             // Handling a completion may submit early (full SQ) and so post more
             // completions; the tail is re-read until the queue is empty.
             while (true) {
@@ -226,7 +292,7 @@ const Server = struct {
                     const cqe = cq.cqes[head & cq.mask];
                     head +%= 1;
                     @atomicStore(u32, cq.head, head, .release);
-                    s.handle(cqe);
+                    s.onCompletion(cqe);
                 }
             }
         }
@@ -234,11 +300,15 @@ const Server = struct {
 };
 
 fn setupRing() IoUring {
-    const required = linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_CQSIZE;
+    const required = linux.IORING_SETUP_CQSIZE | linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_DEFER_TASKRUN;
     const optional = linux.IORING_SETUP_SUBMIT_ALL | linux.IORING_SETUP_COOP_TASKRUN;
-    const attempts = [_]u32{ required | optional, required | linux.IORING_SETUP_SUBMIT_ALL, required };
-    for (attempts) |flags| {
-        if (tryRing(flags)) |ring| return ring else |err| switch (err) {
+    for ([_]u32{ required | optional, required }) |flags| {
+        if (tryRing(flags)) |ring| {
+            var buf: [64]u8 = undefined;
+            const details = std.fmt.bufPrint(&buf, "setup_flags=0x{x} features=0x{x}", .{ flags, ring.features }) catch "";
+            common.announceApi("io_uring", details);
+            return ring;
+        } else |err| switch (err) {
             error.ArgumentsInvalid => {},
             error.PermissionDenied => common.fatal("io_uring: io_uring_setup failed with EPERM (disabled by kernel.io_uring_disabled, or blocked by seccomp)", .{}),
             error.SystemOutdated => common.fatal("io_uring: not supported by this kernel (needs Linux 6.1+)", .{}),
@@ -262,48 +332,52 @@ fn tryRing(flags: u32) !IoUring {
     return IoUring.init_params(sq_entries, &p);
 }
 
-fn setupBufRing(ring_fd: i32) struct { ring: [*]linux.io_uring_buf, bufs: [*]u8 } {
+fn setupBuffers(ring_fd: i32) struct { ring: [*]linux.io_uring_buf, buffers: [*]u8 } {
     const prot = linux.PROT.READ | linux.PROT.WRITE;
     const map = linux.MAP{ .TYPE = .PRIVATE, .ANONYMOUS = true };
-    const ring_rc = linux.mmap(null, buf_count * @sizeOf(linux.io_uring_buf), prot, map, -1, 0);
+    const ring_rc = linux.mmap(null, buffer_count * @sizeOf(linux.io_uring_buf), prot, map, -1, 0);
     if (common.errno(ring_rc) != .SUCCESS) common.fatal("io_uring: mmap of the buffer ring failed", .{});
-    const bufs_rc = linux.mmap(null, buf_count * buf_size, prot, map, -1, 0);
-    if (common.errno(bufs_rc) != .SUCCESS) common.fatal("io_uring: mmap of the receive buffers failed", .{});
+    const buffers_rc = linux.mmap(null, buffer_count * buffer_size, prot, map, -1, 0);
+    if (common.errno(buffers_rc) != .SUCCESS) common.fatal("io_uring: mmap of the receive buffers failed", .{});
 
     var reg = std.mem.zeroInit(linux.io_uring_buf_reg, .{
         .ring_addr = @as(u64, ring_rc),
-        .ring_entries = buf_count,
-        .bgid = buf_group,
+        .ring_entries = buffer_count,
+        .bgid = buffer_group,
     });
     const rc = linux.io_uring_register(ring_fd, .REGISTER_PBUF_RING, &reg, 1);
     switch (common.errno(rc)) {
         .SUCCESS => {},
         else => |e| common.fatal("io_uring: IORING_REGISTER_PBUF_RING failed with {s} (provided buffer rings need Linux 5.19+)", .{common.errName(e)}),
     }
-    return .{ .ring = @ptrFromInt(ring_rc), .bufs = @ptrFromInt(bufs_rc) };
+    return .{ .ring = @ptrFromInt(ring_rc), .buffers = @ptrFromInt(buffers_rc) };
 }
 
 pub fn main() noreturn {
     const cfg = common.parseArgs();
-    const nofile = common.raiseNofile();
-    const sig_fd = common.signalFd();
+    const fd_limit = common.raiseNofile();
+    const signal_fd = common.signalFd();
     const l = common.listen(cfg, false);
 
     const ring = setupRing();
-    const br = setupBufRing(ring.fd);
+    const b = setupBuffers(ring.fd);
     var s = Server{
         .ring = ring,
-        .listen_fd = l.fd,
-        .sig_fd = sig_fd,
-        .conns = common.allocTable(Conn, common.tableSize(nofile)),
-        .bufs = br.bufs,
-        .buf_ring = br.ring,
+        .buffer_ring = b.ring,
+        .buffers = b.buffers,
+        .listener = l.fd,
+        .signal_fd = signal_fd,
+        .conns = common.allocConnTable(Conn, common.connTableSize(fd_limit)),
     };
-    var i: u16 = 0;
-    while (i < buf_count) : (i += 1) s.putBuf(i);
-    s.armSignal();
-    s.armAccept();
+    var bid: u16 = 0;
+    while (bid < buffer_count) : (bid += 1) s.returnBuffer(bid);
+    // Accepting before saying so: the listening line means the accept is in place.
+    s.armServerOps();
+    _ = linux.io_uring_enter(s.ring.fd, s.ring.flush_sq(), 0, 0, null);
 
-    common.announce(l);
+    common.announceListener(l);
     s.run();
+    common.close(s.listener);
+    s.ring.deinit();
+    linux.exit_group(0);
 }
