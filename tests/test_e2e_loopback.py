@@ -11,6 +11,7 @@ import pytest
 from orch_helpers import orch, write_loopback_inventory
 
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.startup import parse_startup_line
 
 REPO = Path(__file__).resolve().parent.parent
 SIX = ["c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring"]
@@ -68,6 +69,12 @@ def test_smoke_run_full_matrix(loopback_inventory: Path, tmp_path: Path) -> None
     assert run.status == "complete"
     assert run.interface == "lo"
     assert [run.cell_label(key) for key in run.plan] == [f"{name}/1" for name in SIX]
+    assert sorted(run.server_startup) == sorted(SIX)  # each server's own start-up line
+    rings = {
+        parse_startup_line(line) for name, line in run.server_startup.items() if "uring" in name
+    }
+    assert len(rings) == 1, rings  # the same ring in C, Rust and Zig
+    assert run.tools.get("liburing")
     for name in SIX:
         cell_dir = run_dir / "cells" / name / run.points[0].key / "1"
         assert (cell_dir / "k6-summary.json").is_file()

@@ -14,6 +14,7 @@ from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD
 from orchestrator.results.stats import METHOD_NONE, describe_method
 from orchestrator.results.verdict import point_verdicts, sentence
+from orchestrator.startup import parse_startup_line
 
 
 def _host_line(role: str, facts: HostFacts) -> str:
@@ -22,6 +23,15 @@ def _host_line(role: str, facts: HostFacts) -> str:
         f"{facts.distro}, {facts.cpu_model or 'unknown CPU'}, {facts.cores} cores, "
         f"{facts.memory_kib / 1048576:.1f} GiB memory"
     )
+
+
+def _startup_lines(record: RunRecord) -> list[str]:
+    """What each server said about its API and ring at start."""
+    lines = []
+    for server, line in record.server_startup.items():
+        parsed = parse_startup_line(line)
+        lines.append(f"  - {server}: {parsed.describe() if parsed else line}")
+    return ["- Servers at start (their own line):", *lines] if lines else []
 
 
 def _model_lines(model: str, rate: int | None, rows: Sequence[Row]) -> list[str]:
@@ -213,6 +223,7 @@ def render_markdown(
     out.append(_host_line("load", record.facts.load))
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
+    out += _startup_lines(record)
     out += ["", "## Method", "", *_method_lines(record, rows)]
     out += ["", "## Results", "", *_results_lines(record, rows)]
     if plots:

@@ -140,6 +140,7 @@ class CellResult(BaseModel):
     server_exit_status: int | None = None  # negative: killed by that signal
     server_log_tail: str | None = None  # the end of the server's log when it failed
     warmup_seconds: float | None = None  # unmeasured load before the measured pass
+    server_startup: str | None = None  # the line the server printed about itself at start
 
     @property
     def key(self) -> CellKey:

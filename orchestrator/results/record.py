@@ -89,6 +89,7 @@ class RunRecord(_Record):
     traffic_note: str = ""
     plan: list[CellKey]
     resumed: list[Resumption] = []
+    server_startup: dict[str, str] = {}  # server -> the start-up line it printed (its ring)
 
     @model_validator(mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from orchestrator.run.server_process import (
     log_tail,
     wait_until_ready,
 )
+from orchestrator.startup import find_startup_line
 
 LOAD_TIME_LIMIT_MARGIN = 60.0
 SERVER_LOG = "server.log"
@@ -121,6 +122,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         pid = ctx.target.start_background(argv, log_path=log_path, cpus=ctx.inventory.target.cpus)
         record_server(cell_dir, ctx.target, pid, argv[0])
         wait_until_ready(ctx, pid, log_path)
+        base["server_startup"] = find_startup_line(ctx.target.read_text(log_path))
         ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
         if warmup > 0:
             _run_load(ctx, cell, ctx.profile.warmup_profile(), load_dir, cell_dir, WARMUP_PREFIX)

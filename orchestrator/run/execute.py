@@ -22,7 +22,7 @@ from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
 from orchestrator.paths import project_root
-from orchestrator.results.cell import utc_now
+from orchestrator.results.cell import CellResult, utc_now
 from orchestrator.results.record import (
     K6Provision,
     LoadToolRecord,
@@ -124,6 +124,8 @@ def choose_load_tool(
 
 def _tool_versions(deployed: DeployResult, load: Host, inv: Inventory) -> dict[str, str]:
     tools = {**deployed.target_facts.tools, "k6": deployed.load_facts.tools.get("k6", "")}
+    if "liburing headers" in deployed.toolchains:  # the C io_uring server's library
+        tools["liburing"] = deployed.toolchains["liburing headers"]
     try:
         tools["wrk"] = wrk.wrk_version(load, wrk.find_wrk(inv.load.wrk_path, load))
     except UserError:
@@ -216,6 +218,23 @@ class PlanKeeper:
         )
         self.run_dir.write_run(self.record)
 
+    def note(self, result: CellResult) -> None:
+        """Keep the first start-up line each server printed (its API and ring setup)."""
+        line = result.server_startup
+        if line and result.server not in self.record.server_startup:
+            lines = {**self.record.server_startup, result.server: line}
+            self.record = self.record.model_copy(update={"server_startup": lines})
+            self.run_dir.write_run(self.record)
+
+    def noting(self, on_done: DoneCallback) -> DoneCallback:
+        """`on_done` that first notes what the cell says about its server."""
+
+        def done(index: int, cell: Cell, result: CellResult) -> None:
+            self.note(result)
+            on_done(index, cell, result)
+
+        return done
+
     def end(self, status: RunStatus, **why: str) -> None:
         """Write how the run ended."""
         self.run_dir.write_run(self.record.ended(status, finished_at=utc_now(), **why))
@@ -272,6 +291,7 @@ def execute_run(
                     interface=interface,
                     load_nofile=nofile,
                 )
+                noted = keeper.noting(on_done)
                 if opts.auto_rates:
                     vus = opts.points[0].vus
                     _measure(
@@ -287,7 +307,7 @@ def execute_run(
                         ),
                     )
                 else:
-                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, on_done))
+                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
             close_hosts(target, load)
@@ -338,7 +358,7 @@ def resume_run(
                 load_nofile=nofile,
             )
             keeper = PlanKeeper(run_dir, record, tool)
-            _measure(keeper, lambda: run_plan(ctx, cells, on_start, on_done))
+            _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:
             close_hosts(target, load)

@@ -14,8 +14,8 @@ from orchestrator.run.ports import port_in_use, wait_port_free
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02
-# An io_uring server's listening socket outlives its process for a few milliseconds (the
-# ring is torn down asynchronously), so a busy port gets a moment to free up.
+# A server whose io_uring still holds its listener as it exits (the ring is torn down
+# asynchronously; orch's own servers close it first) frees the port a moment later.
 PORT_FREE_WAIT_SECONDS = 3.0
 LOG_TAIL_LINES = 15
 
