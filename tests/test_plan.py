@@ -79,8 +79,31 @@ def test_plan_rounds_hold_every_point_and_server_pair() -> None:
     for rep in (1, 2, 3):
         in_round = [(c.point.key, c.server.name) for c in cells if c.repetition == rep]
         assert sorted(in_round) == sorted(pairs)  # each pair once per round
-    firsts = [str(c.key) for c in cells[::4]]
-    assert firsts == ["c-epoll/c10/1", "c-io_uring/c10/2", "c-epoll/c100/3"]  # rotated
+    # The pair a verdict compares runs back to back, epoll first in odd rounds.
+    for first, second in zip(cells[::2], cells[1::2], strict=True):
+        assert (first.point, first.repetition) == (second.point, second.repetition)
+        assert (first.server.api, second.server.api) == (
+            ("epoll", "io_uring") if first.repetition % 2 else ("io_uring", "epoll")
+        )
+    assert [c.point.key for c in cells[::4]] == ["c10", "c100", "c10"]  # points rotate
+
+
+def test_full_matrix_rounds_keep_each_language_pair_together() -> None:
+    cells = build_plan(list(ALL_SERVERS), [LoadPoint(kind="ramp", vus=500)], 2)
+    assert [c.key.label(with_point=False) for c in cells] == [
+        "c-epoll/1",
+        "c-io_uring/1",
+        "rust-epoll/1",
+        "rust-io_uring/1",
+        "zig-epoll/1",
+        "zig-io_uring/1",
+        "rust-io_uring/2",
+        "rust-epoll/2",
+        "zig-io_uring/2",
+        "zig-epoll/2",
+        "c-io_uring/2",
+        "c-epoll/2",
+    ]
 
 
 def test_seed_profile_matches_the_original() -> None:

@@ -11,12 +11,15 @@ from orchestrator.results.stats import (
     METHOD_ORDER,
     METHOD_T,
     METHOD_WELCH,
+    METHOD_WILCOXON,
     binomial_tail,
     coefficient_of_variation,
     describe_method,
+    hodges_lehmann_ci,
     median_ci,
     median_ranks,
     paired_ratio_ci,
+    signed_rank_critical,
     t_quantile_975,
     welch_ratio_ci,
 )
@@ -169,3 +172,34 @@ def test_method_descriptions() -> None:
     assert "Student t" in describe_method({METHOD_T})
     text = describe_method({METHOD_T, METHOD_ORDER})
     assert "order-statistics" in text and "Student t" in text
+
+
+def test_signed_rank_critical_values_match_the_published_table() -> None:
+    # Two-sided 5% critical values of Wilcoxon's T, as printed in the usual tables.
+    published = {6: 0, 7: 2, 8: 3, 9: 5, 10: 8, 12: 13, 15: 25, 20: 52, 25: 89, 30: 137}
+    for n, critical in published.items():
+        found = signed_rank_critical(n)
+        assert found is not None and found[0] == critical, n
+        assert found[1] >= 0.95
+    assert signed_rank_critical(5) is None  # 2 / 32 = 6.25% already: no 95% interval
+    assert signed_rank_critical(6) == (0, 1 - 2 / 64)
+
+
+def test_hodges_lehmann_estimate_and_interval_by_hand() -> None:
+    # 1..6: the 21 Walsh averages have median 3.5; at n = 6 the interval is [W(1), W(21)].
+    found = hodges_lehmann_ci([3.0, 1.0, 6.0, 2.0, 5.0, 4.0])
+    assert found is not None
+    assert found == pytest.approx((3.5, 1.0, 6.0, 0.96875))
+    # One wild round among eight: 28 averages of 0.1, seven of 2.55, one of 5.
+    # n = 8: c = 3, so [W(4), W(33)] = [0.1, 2.55]; the median stays at 0.1.
+    estimate, low, high, _ = hodges_lehmann_ci([0.1] * 7 + [5.0]) or (0, 0, 0, 0)
+    assert (estimate, low, high) == pytest.approx((0.1, 0.1, 2.55))
+
+
+def test_paired_ratios_from_six_rounds_use_the_signed_rank_interval() -> None:
+    pairs = [(100 * math.exp(x / 100), 100.0) for x in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]
+    est = paired_ratio_ci(pairs)
+    assert est.method == METHOD_WILCOXON and est.n == 6
+    assert est.value == pytest.approx(math.exp(0.035))
+    assert (est.low, est.high) == pytest.approx((math.exp(0.01), math.exp(0.06)))
+    assert paired_ratio_ci(pairs, point=1.5).value == 1.5

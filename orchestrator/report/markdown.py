@@ -60,9 +60,15 @@ def _statistics_line(record: RunRecord, rows: Sequence[Row]) -> str:
     methods: set[str] = set()
     for row in rows:
         methods.update(m for m in row.interval_method.split("/") if m != METHOD_NONE)
+    order = (
+        "each round starts one server later"
+        if record.cell_layout == "server/repetition"  # planned by orch 0.1.0
+        else "in each round every language's epoll and io_uring run back to back, their "
+        "order alternating, and points and languages start one later"
+    )
     line = (
-        f"- Repetitions: {record.repetitions}, cells interleaved (each round starts one "
-        "server later); each figure is the median across a server's successful repetitions"
+        f"- Repetitions: {record.repetitions}, cells interleaved ({order}); each figure is "
+        "the median across a server's successful repetitions"
     )
     if not methods:
         return line + (

@@ -21,7 +21,7 @@ from orchestrator.servers import select_servers
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
-SWEEP_REPETITIONS = 8  # rounds of a sweep when none are asked for
+SWEEP_REPETITIONS = 20  # rounds of a sweep when none are asked for (README: precision)
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
 

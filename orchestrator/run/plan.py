@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.cell import CellKey
 from orchestrator.servers import ServerSpec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,22 +27,40 @@ class Cell:
         return CellKey(server=self.server.name, point=self.point.key, repetition=self.repetition)
 
 
+def _rotated(items: Sequence[T], shift: int) -> list[T]:
+    if not items:
+        return []
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def comparison_groups(servers: Sequence[ServerSpec]) -> list[list[ServerSpec]]:
+    """Servers grouped by language, epoll first (the pairs the verdict compares), in the
+    order their languages first appear."""
+    groups: dict[str, list[ServerSpec]] = {}
+    for server in servers:
+        groups.setdefault(server.language, []).append(server)
+    return [sorted(group, key=lambda s: (s.api != "epoll", s.api)) for group in groups.values()]
+
+
 def build_plan(
     servers: Sequence[ServerSpec], points: Sequence[LoadPoint], repetitions: int
 ) -> list[Cell]:
-    """Rounds of cells: each round visits every (load point, server) pair once, and each
-    round starts one pair later than the one before.
+    """Rounds of cells: each round visits every (load point, server) pair once.
 
-    Interleaving spreads slow drifts of the machine (heat, background work) over all
-    servers instead of loading them onto whichever server happens to run last, and keeps
-    the cells one round compares close together in time.
+    Within a round the cells of one language at one point run back to back (epoll and
+    io_uring, the pair the verdict compares, close together in time), the pair's order
+    alternating from round to round; points and languages start one later each round.
+    Interleaving spreads slow drifts of the machine (heat, background work, a neighbour's
+    load) over all servers instead of loading them onto whichever runs last.
     """
     if repetitions < 1:
         raise ValueError("repetitions must be at least 1")
-    pairs = [(point, server) for point in points for server in servers]
+    groups = comparison_groups(servers)
     cells: list[Cell] = []
     for round_index in range(repetitions):
-        shift = round_index % len(pairs) if pairs else 0
-        order = pairs[shift:] + pairs[:shift]
-        cells.extend(Cell(server, point, round_index + 1) for point, server in order)
+        for point in _rotated(points, round_index):
+            for group in _rotated(groups, round_index):
+                order = group if round_index % 2 == 0 else list(reversed(group))
+                cells.extend(Cell(server, point, round_index + 1) for server in order)
     return cells
