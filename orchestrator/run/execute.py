@@ -303,7 +303,7 @@ def execute_run(
                             opts.repetitions,
                             keeper.extend,
                             on_start,
-                            on_done,
+                            noted,
                         ),
                     )
                 else:
