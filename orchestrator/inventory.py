@@ -108,6 +108,9 @@ class Inventory(StrictModel):
     target: TargetSpec
     load: LoadSpec
     workdir: str = DEFAULT_WORKDIR
+    # Catalogue entries of this inventory's own, checked by orchestrator.catalogue (which
+    # also knows the shipped servers.yaml and where this file is).
+    servers: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _check_references(self) -> Inventory:

@@ -19,9 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from orchestrator.catalogue.spec import APIS
 from orchestrator.results.aggregate import Row
 from orchestrator.results.stats import Estimate
-from orchestrator.servers import APIS
 
 FORMATS = ("svg", "png")
 PNG_DPI = 120

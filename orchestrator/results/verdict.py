@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrator.catalogue.spec import LANGUAGE_LABELS
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.stats import Estimate, paired_ratio_ci
-from orchestrator.servers import LANGUAGE_LABELS
 
 Side = Literal["io_uring", "epoll", "none"]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import __version__
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
@@ -47,7 +48,6 @@ from orchestrator.run.signals import (
     signal_name,
     stop_on_signals,
 )
-from orchestrator.servers import ServerSpec
 
 Log = Callable[[str], None]
 
@@ -176,6 +176,7 @@ def new_record(
         placement=_placement(inv),
         traffic_note=_traffic_note(inv, interface),
         plan=[cell.key for cell in cells],
+        servers={server.name: server.entry for server in opts.servers},
     )
 
 
@@ -193,6 +194,13 @@ def _prepare(
             f"inventory target.listen.port: {port_in_use(inv, target, holder)}; stop that "
             "process or choose another port"
         )
+    for server in opts.servers:
+        port = server.entry.port
+        if port is not None and (holder := wait_port_free(inv, target, load, 0, port)) is not None:
+            raise UserError(
+                f"servers.{server.name}.port: {port_in_use(inv, target, holder, port)}, and "
+                f"{server.name} can only listen there; stop that process"
+            )
     return deployed, tool, nofile
 
 
