@@ -148,9 +148,18 @@ def run(
             "inventory, servers, profile, tool and repetitions recorded in its run.json."
         ),
     ] = None,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Measure servers that fail verify (wrong answers to single, pipelined or "
+            "split requests) anyway; their rows are marked unverified.",
+        ),
+    ] = False,
     accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
-    """Deploy if needed, measure every selected server, and print the seed's table."""
+    """Deploy if needed, verify and measure every selected server, and print the seed's
+    table."""
     if resume is not None:
         refuse_with_resume(
             {
@@ -168,6 +177,7 @@ def run(
                 "--connections": connections,
                 "--rates": rates,
                 "--out": out,
+                "--allow-unverified": allow_unverified or None,
             }
         )
         code = commands.resume_benchmark(resume, baseline, accept_new_host_keys, console, _say)
@@ -188,6 +198,7 @@ def run(
             baseline=baseline,
             out=out,
             accept_new_host_keys=accept_new_host_keys,
+            allow_unverified=allow_unverified,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)
     if code:

@@ -153,13 +153,19 @@ def _measure_and_report(
     record = run_dir.read_run()
     cells = run_dir.read_cells()
     failed = [cell for cell in cells if cell.status == "failed"]
+    skipped = [cell for cell in cells if cell.status == "skipped"]
+    if skipped:
+        servers = ", ".join(dict.fromkeys(cell.server for cell in skipped))
+        _fail_line(
+            f"{len(skipped)} of {len(cells)} cells not measured: {servers} failed verify (see "
+            "Verify in the report; --allow-unverified measures them anyway)"
+        )
     if failed:
         names = ", ".join(record.cell_label(cell.key) for cell in failed)
         _fail_line(
             f"{len(failed)} of {len(cells)} cells failed: {names} (see Failed cells in the report)"
         )
-        return 1
-    return 0
+    return 1 if failed or skipped else 0
 
 
 def report_run(run_dir: Path, output_format: str, baseline: str | None) -> str:

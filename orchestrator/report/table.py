@@ -86,13 +86,15 @@ def _more(row: Row) -> str:
 
 def needs_server_column(rows: Sequence[Row]) -> bool:
     """True when Api and Language do not name each row's server (a server from outside the
-    six, such as nginx, or two servers of one language and API)."""
-    return any(row.server != f"{row.language.lower()}-{row.api}" for row in rows)
+    six, such as nginx, or two servers of one language and API), or a row is unverified."""
+    return any(
+        not row.verified or row.server != f"{row.language.lower()}-{row.api}" for row in rows
+    )
 
 
 def server_label(row: Row) -> str:
-    """The row's server."""
-    return row.server
+    """The row's server, marked when it was measured although it failed verify."""
+    return row.server if row.verified else f"{row.server} (unverified)"
 
 
 def _cells_of(row: Row, dropped: bool) -> list[str]:

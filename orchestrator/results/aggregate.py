@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from orchestrator.catalogue.spec import language_label
@@ -49,6 +49,7 @@ class Row:
     load_bound_cells: int
     more_requests: Estimate | None = None  # Req/s over the baseline's, per-round interval
     is_baseline: bool = False
+    verified: bool = True  # False: measured although its server failed verify
 
     @property
     def load_bound(self) -> bool:
@@ -175,18 +176,25 @@ def build_rows(
     baseline: str | None,
     points: Sequence[str] = (),
     order: Sequence[str] = LEGACY_ORDER,
+    unverified: Collection[str] = (),
 ) -> list[Row]:
     """Rows per load point (in `points` order, then any other) and server (in `order`,
     the catalogue's), with `% More Requests` against `baseline` at the same point (the
-    first server with a Req/s when the baseline has none)."""
+    first server with a Req/s when the baseline has none). Cells not measured (their
+    server failed verify) make no row; servers in `unverified` were measured anyway and
+    their rows say so."""
     groups: dict[tuple[str, str], list[CellResult]] = {}
     for cell in cells:
-        groups.setdefault((cell.point, cell.server), []).append(cell)
+        if cell.status != "skipped":
+            groups.setdefault((cell.point, cell.server), []).append(cell)
     point_order = list(dict.fromkeys([*points, *sorted({p for p, _ in groups})]))
     rows: list[Row] = []
     for point in point_order:
         names = server_order([s for p, s in groups if p == point], order)
-        partial = [_row(name, point, groups[(point, name)]) for name in names]
+        partial = [
+            replace(_row(name, point, groups[(point, name)]), verified=name not in unverified)
+            for name in names
+        ]
         measured = [
             r.server
             for r in partial

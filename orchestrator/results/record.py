@@ -14,6 +14,7 @@ from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell import CellKey
+from orchestrator.results.verification import Verification
 
 FORMAT_VERSION = 2
 # The servers of runs recorded before the catalogue (no `servers` in run.json): the six
@@ -95,8 +96,10 @@ class RunRecord(_Record):
     resumed: list[Resumption] = []
     server_startup: dict[str, str] = {}  # server -> the start-up line it printed (its ring)
     # The catalogue entries of the run's servers, in catalogue order (none before orch
-    # had a catalogue).
+    # had a catalogue), what verify found of each, and whether failing it was allowed.
     servers: dict[str, ServerEntry] = {}
+    verification: dict[str, Verification] = {}
+    allow_unverified: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +124,12 @@ class RunRecord(_Record):
         names = list(dict.fromkeys(key.server for key in self.plan))
         known = [name for name in LEGACY_ORDER if name in names]
         return known + sorted(name for name in names if name not in known)
+
+    @property
+    def unverified(self) -> list[str]:
+        """Servers whose verify did not pass (their rows are marked, the verdict leaves
+        them out); runs from before verify have none."""
+        return [name for name, found in self.verification.items() if not found.passed]
 
     @property
     def single_point(self) -> bool:

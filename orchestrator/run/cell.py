@@ -109,6 +109,10 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
     problem = ctx.deployed.problem(server)
     if problem is not None:
         return CellResult(**base, status="failed", error=problem, finished_at=utc_now())
+    verified = ctx.verify(ctx, server) if ctx.verify is not None else None
+    if verified is not None and verified.refused and not ctx.allow_unverified:
+        error = f"not measured: verify {verified.summary()}"
+        return CellResult(**base, status="skipped", error=error, finished_at=utc_now())
     pid: int | None = None
     load: LoadResult | None = None
     try:

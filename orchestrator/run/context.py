@@ -3,6 +3,7 @@ tool and the run directory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from orchestrator.catalogue.spec import ServerSpec
@@ -12,6 +13,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.load.points import Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.results.verification import Verification
 
 
 @dataclass
@@ -28,6 +30,9 @@ class RunContext:
     run_id: str
     interface: str | None
     load_nofile: int | None = None  # the load tool's descriptor limit, raised when needed
+    # Verify a server (once: later calls return the first answer), before its first cell.
+    verify: Callable[[RunContext, ServerSpec], Verification] | None = None
+    allow_unverified: bool = False  # measure servers that failed verify anyway
     server_port: int | None = None  # the fixed port of the server at hand, if it has one
 
     def for_server(self, server: ServerSpec) -> RunContext:

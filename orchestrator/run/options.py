@@ -44,6 +44,7 @@ class RunRequest:
     baseline: str | None = None
     out: Path | None = None
     accept_new_host_keys: bool = False
+    allow_unverified: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -97,6 +98,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         pipeline=depth,
         accept_new_host_keys=request.accept_new_host_keys,
         auto_rates=auto,
+        allow_unverified=request.allow_unverified,
     )
 
 

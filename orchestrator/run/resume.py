@@ -59,5 +59,6 @@ def plan_resumption(path: Path, accept_new_host_keys: bool = False) -> Resumptio
         load_tool=record.load_tool.name,
         pipeline=record.load_tool.pipeline,
         accept_new_host_keys=accept_new_host_keys,
+        allow_unverified=record.allow_unverified,
     )
     return Resumption(run_dir, options, planned, missing)
