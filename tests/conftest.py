@@ -73,6 +73,7 @@ MODULE_TIERS = {
     "test_server_conformance": "servers",
     "test_server_fuzz": "servers",
     "test_ssh_host": "unit",
+    "test_verify": "unit",
     "test_startup": "unit",
     "test_stats": "unit",
     "test_sweep_e2e": "unit",

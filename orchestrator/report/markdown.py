@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
-from orchestrator.report.servers_section import server_note_lines, verify_lines
+from orchestrator.report.servers_section import (
+    outside_verdict_line,
+    server_note_lines,
+    verify_lines,
+)
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
@@ -200,6 +204,9 @@ def _verdict_lines(
         )
     for verdict in verdicts:
         out.append(f"- {sentence(verdict)}")
+    outside = outside_verdict_line(record, rows)
+    if outside:
+        out += ["", outside]
     knees = find_knees(cells, rows, [p for p in record.ordered_points if p.is_open])
     if len({p.rate for p in record.ordered_points if p.is_open}) > 1:
         out += ["", "Knees of the rate sweep:", ""]

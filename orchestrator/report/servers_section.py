@@ -1,12 +1,14 @@
 """What report.md says about the servers themselves: what verify found (with what a failing
-server answered), and the notes of catalogue entries."""
+server answered), the notes of catalogue entries, and which rows the verdict left out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.record import RunRecord
+from orchestrator.results.verdict import comparable_pairs
 from orchestrator.results.verification import Verification
 
 VERIFY_METHOD = (
@@ -60,3 +62,23 @@ def server_note_lines(record: RunRecord) -> list[str]:
             about = f"{entry.api}" + (f", {version}" if version else "")
             out.append(f"- {name} ({about}): {entry.note}")
     return out
+
+
+def outside_verdict_line(record: RunRecord, rows: Sequence[Row]) -> str | None:
+    """Which measured servers the verdict leaves out, and why; None when it uses them all."""
+    paired = {row.server for _, a, b in comparable_pairs(rows) for row in (a, b)}
+    why: dict[str, str] = {}
+    for row in rows:
+        if row.server in paired or row.server in why:
+            continue
+        if not row.verified:
+            why[row.server] = "failed verify"
+        elif row.api not in ("epoll", "io_uring"):
+            why[row.server] = f"API {row.api}"
+        else:
+            other = "io_uring" if row.api == "epoll" else "epoll"
+            why[row.server] = f"no {other} server of language {row.language} in this run"
+    if not why:
+        return None
+    listed = "; ".join(f"{name} ({reason})" for name, reason in why.items())
+    return f"Not in the verdict: {listed}."
