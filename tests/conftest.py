@@ -55,6 +55,7 @@ TIERS = {
 MODULE_TIERS = {
     "test_bad_input": "unit",
     "test_catalogue": "unit",
+    "test_catalogue_e2e": "e2e",
     "test_e2e_loopback": "e2e",
     "test_fault_units": "unit",
     "test_faults_lab": "lab",
