@@ -164,15 +164,22 @@ def find_programs(
     return found, missing
 
 
-def server_versions(host: Host, servers: Sequence[ServerSpec]) -> dict[str, str]:
-    """The first line each entry's `version` command prints (stdout or stderr)."""
+def server_versions(
+    host: Host, servers: Sequence[ServerSpec], sources: dict[str, str]
+) -> dict[str, str]:
+    """The first line each entry's `version` command prints (stdout or stderr), run in its
+    synced sources when it has any."""
     versions = {}
     for server in servers:
         if server.entry.version is None:
             continue
-        command = fill(server.entry.version, _build_values(host, None))
+        folder = sources.get(server.name)
+        command = fill(server.entry.version, _build_values(host, folder))
         ran = host.run(
-            ["sh", "-c", f'PATH="$PATH:{EXTRA_PATH}"; {command} 2>&1'], timeout=30, check=False
+            ["sh", "-c", f'PATH="$PATH:{EXTRA_PATH}"; {command} 2>&1'],
+            cwd=folder,
+            timeout=30,
+            check=False,
         )
         lines = ran.stdout.strip().splitlines()
         versions[server.name] = lines[0] if ran.ok and lines else "unknown"
@@ -196,6 +203,6 @@ def prepare_servers(
         up_to_date=fresh,
         build_failures=failures,
         unavailable=unavailable,
-        versions=server_versions(host, [s for s in servers if s.name in programs]),
+        versions=server_versions(host, [s for s in servers if s.name in programs], sources),
         syncs=syncs,
     )
