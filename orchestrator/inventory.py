@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.errors import UserError
+from orchestrator.yaml_file import read_yaml
 
 SECRET_KEYS = frozenset({"password", "passwd", "passphrase", "pass", "secret"})
 DEFAULT_WORKDIR = "~/.cache/orch"
@@ -108,6 +108,9 @@ class Inventory(StrictModel):
     target: TargetSpec
     load: LoadSpec
     workdir: str = DEFAULT_WORKDIR
+    # Catalogue entries of this inventory's own, checked by orchestrator.catalogue (which
+    # also knows the shipped servers.yaml and where this file is).
+    servers: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _check_references(self) -> Inventory:
@@ -207,21 +210,7 @@ def parse_inventory(data: Any, source: str) -> Inventory:
 def load_inventory(path: str | Path) -> Inventory:
     """Read and validate a hosts.yaml file, raising UserError with one clear line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: inventory file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read inventory: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise UserError(f"{path}: YAML syntax error at {where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: YAML error: {exc}") from None
-    return parse_inventory(data, str(path))
+    return parse_inventory(read_yaml(path, "inventory"), str(path))
 
 
 def describe_inventory(inv: Inventory) -> list[str]:

@@ -54,6 +54,8 @@ TIERS = {
 }
 MODULE_TIERS = {
     "test_bad_input": "unit",
+    "test_catalogue": "unit",
+    "test_catalogue_e2e": "e2e",
     "test_e2e_loopback": "e2e",
     "test_fault_units": "unit",
     "test_faults_lab": "lab",
@@ -72,6 +74,7 @@ MODULE_TIERS = {
     "test_server_conformance": "servers",
     "test_server_fuzz": "servers",
     "test_ssh_host": "unit",
+    "test_verify": "unit",
     "test_startup": "unit",
     "test_stats": "unit",
     "test_sweep_e2e": "unit",

@@ -70,12 +70,13 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
         pytest.param(
             ("run", "--server", "c-kqueue"),
             "--server: unknown server 'c-kqueue' (known: c-epoll, rust-epoll, zig-epoll, "
-            "c-io_uring, rust-io_uring, zig-io_uring)",
+            "c-io_uring, rust-io_uring, zig-io_uring, nginx)",
             id="unknown-server",
         ),
         pytest.param(
             ("deploy", "--matrix", "everything"),
-            "--matrix: unknown matrix 'everything' (known: full, epoll, io_uring, c, rust, zig)",
+            "--matrix: unknown matrix 'everything' (known: full, reference, epoll, io_uring, c, "
+            "rust, zig)",
             id="unknown-matrix",
         ),
         pytest.param(

@@ -96,7 +96,7 @@ def test_bad_matrix_is_exit_2_without_traceback(loopback_inventory: Path) -> Non
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "orch: error: --matrix: unknown matrix 'everything' "
-        "(known: full, epoll, io_uring, c, rust, zig)"
+        "(known: full, reference, epoll, io_uring, c, rust, zig)"
     ]
 
 

@@ -105,8 +105,9 @@ def test_server_crash_and_a_taken_port_fail_only_their_cells(
     out = tmp_path / "results"
     args = ["run", "-i", str(loopback.inventory), *SERVERS, "--repetitions", "2", *SHORT]
     with background([*args, "--out", str(out)], tmp_path) as run:
-        server = wait_for("c-epoll", lambda: _server_pid(loopback, "c-epoll"), 60, run)
-        wait_for("k6", lambda: _k6_pid(loopback), 30, run)
+        # k6 first: verify starts each server once, briefly, before its first cell.
+        wait_for("k6", lambda: _k6_pid(loopback), 60, run)
+        server = wait_for("c-epoll", lambda: _server_pid(loopback, "c-epoll"), 10, run)
         os.kill(server, signal.SIGSEGV)
         holder = ResettingListener("127.0.0.1", loopback.port)
         try:

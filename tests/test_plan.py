@@ -6,10 +6,15 @@ from collections.abc import Sequence
 
 import pytest
 
+from orchestrator.catalogue.load import load_catalogue
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import UserError
 from orchestrator.load.points import PROFILES, LoadPoint, parse_duration, resolve_profile
 from orchestrator.run.plan import build_plan
-from orchestrator.servers import ALL_SERVERS, ServerSpec, select_servers
+
+CATALOGUE = load_catalogue()
+ALL_SERVERS = CATALOGUE.matrices["full"]
+select_servers = CATALOGUE.select
 
 
 def names(servers: Sequence[ServerSpec]) -> list[str]:

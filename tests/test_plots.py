@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from matplotlib.patches import Rectangle
 from orch_helpers import orch, write_loopback_inventory
 
-from orchestrator.report.plots import write_plots
+from orchestrator.report.plots import requests_figure, write_plots
 from orchestrator.results.aggregate import Row
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.stats import METHOD_NONE, METHOD_T, Estimate
@@ -86,6 +88,17 @@ def test_plots_from_known_rows(tmp_path: Path) -> None:
     first = (tmp_path / "requests.svg").read_bytes()
     write_plots(tmp_path, rows, "test")
     assert (tmp_path / "requests.svg").read_bytes() == first
+
+
+def test_a_server_of_your_own_gets_its_own_bar() -> None:
+    """Two servers of one language and API (a prototype beside rust-io_uring) both show."""
+    rows = [row("rust-epoll", 60_000), row("rust-io_uring", 70_000), row("rust-io_uring", 80_000)]
+    rows[2] = replace(rows[2], server="uring-proto")
+    figure = requests_figure(rows, "test")
+    bars = [patch for patch in figure.axes[0].patches if isinstance(patch, Rectangle)]
+    assert sorted(bar.get_height() for bar in bars) == [60_000, 70_000, 80_000]
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == ["Rust", "Rust: rust-io_uring", "Rust: uring-proto"]
 
 
 def test_plots_without_latency_still_written(tmp_path: Path) -> None:

@@ -1,16 +1,19 @@
-"""Deploy: sync the servers to the target, check toolchains, build, provision k6, record facts."""
+"""Deploy: check toolchains, sync and build the servers on the target, provision k6, record
+facts."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.catalogue.entry import fill
+from orchestrator.catalogue.spec import ServerSpec
+from orchestrator.deploy.build import ServersOnTarget, prepare_servers
 from orchestrator.deploy.cpus import check_cpus_present
 from orchestrator.deploy.facts import collect_facts
-from orchestrator.deploy.sync import SyncReport, sync_tree
+from orchestrator.deploy.sync import sync_tree
 from orchestrator.deploy.toolchains import check_toolchains, zig_command
 from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts
@@ -18,9 +21,6 @@ from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 from orchestrator.paths import project_root
 from orchestrator.pins import pinned_version
-from orchestrator.servers import ServerSpec
-
-BUILD_TIMEOUT_SECONDS = 1800.0
 
 Log = Callable[[str], None]
 
@@ -31,10 +31,7 @@ class DeployResult:
 
     target_workdir: str
     load_workdir: str
-    sync: SyncReport
-    built: list[str]
-    up_to_date: list[str]
-    build_failures: dict[str, str]
+    servers: ServersOnTarget
     k6_path: str
     k6_source: str
     k6_script: str
@@ -42,55 +39,43 @@ class DeployResult:
     load_facts: HostFacts
     toolchains: dict[str, str] = field(default_factory=dict)
 
-    def binary(self, server: ServerSpec) -> str:
-        """The server's binary path on the target."""
-        return f"{self.target_workdir}/{server.binary}"
+    @property
+    def built(self) -> list[str]:
+        """Servers built by this deploy."""
+        return self.servers.built
+
+    @property
+    def up_to_date(self) -> list[str]:
+        """Servers whose build was already up to date."""
+        return self.servers.up_to_date
+
+    @property
+    def build_failures(self) -> dict[str, str]:
+        """Servers whose build failed, with the end of its output."""
+        return self.servers.build_failures
+
+    def problem(self, server: ServerSpec) -> str | None:
+        """Why `server` cannot start on the target (its build failed, its program is not
+        there), or None."""
+        failure = self.servers.build_failures.get(server.name)
+        if failure is not None:
+            last = failure.splitlines()[-1] if failure else ""
+            return f"build failed: {last}"
+        return self.servers.unavailable.get(server.name)
+
+    def sources_dir(self, server: ServerSpec) -> str | None:
+        """The server's synced sources on the target, if it has any."""
+        return self.servers.sources.get(server.name)
+
+    def start_argv(self, server: ServerSpec, values: dict[str, str]) -> list[str]:
+        """The server's start command with its placeholders filled, its program found."""
+        words = [fill(word, values) for word in server.entry.start_words()]
+        return [self.servers.programs.get(server.name, words[0]), *words[1:]]
 
     @property
     def io_uring_problem(self) -> str | None:
         """Why io_uring servers cannot run on the target, or None."""
         return self.target_facts.io_uring_problem()
-
-
-def _make_argv(
-    servers_dir: str, names: Sequence[str], zig: Sequence[str], *flags: str
-) -> list[str]:
-    return ["make", "-C", servers_dir, *flags, f"ZIG={shlex.join(zig)}", *names]
-
-
-def build_servers(
-    host: Host, servers_dir: str, servers: Sequence[ServerSpec], zig: Sequence[str], log: Log
-) -> tuple[list[str], list[str], dict[str, str]]:
-    """Build what is out of date; return (built, already up to date, failures with output)."""
-    names = [server.name for server in servers]
-    # One command tells which binaries are stale, so an unchanged tree runs no compiler.
-    # (`make -q` on the phony short names would always answer "stale".)
-    probe = "".join(
-        f"{shlex.join(_make_argv(servers_dir, [f'bin/{name}'], zig, '-q'))} >/dev/null 2>&1 "
-        f"&& echo 'fresh {name}' || echo 'stale {name}'\n"
-        for name in names
-    )
-    stale = [
-        line.split()[1]
-        for line in host.run(["sh", "-c", probe], timeout=120).stdout.splitlines()
-        if line.startswith("stale ")
-    ]
-    fresh = [name for name in names if name not in stale]
-    if not stale:
-        return [], fresh, {}
-    log(f"building {', '.join(stale)} on {host.name}")
-    result = host.run(
-        _make_argv(servers_dir, stale, zig, "-k"), timeout=BUILD_TIMEOUT_SECONDS, check=False
-    )
-    still = [
-        line.split()[1]
-        for line in host.run(["sh", "-c", probe], timeout=120).stdout.splitlines()
-        if line.startswith("stale ")
-    ]
-    output = (result.stdout + result.stderr).strip().splitlines()
-    failures = {name: "\n".join(output[-30:]) for name in still}
-    built = [name for name in stale if name not in still]
-    return built, fresh, failures
 
 
 def bundled_k6() -> Path | None:
@@ -137,16 +122,7 @@ def deploy(
     problem = toolchains.problem(target)
     if problem:
         raise UserError(problem)
-
-    sync = sync_tree(target, root / "servers", f"{target_workdir}/servers")
-    if sync.copied or sync.removed:
-        log(
-            f"synced servers/ to {target.name}: {len(sync.copied)} copied, "
-            f"{len(sync.removed)} removed, {sync.unchanged} unchanged"
-        )
-    built, fresh, failures = build_servers(target, f"{target_workdir}/servers", servers, zig, log)
-    for name, output in failures.items():
-        log(f"build of {name} failed on {target.name}:\n{output}")
+    on_target = prepare_servers(target, servers, target_workdir, log)
 
     sync_tree(load, root / "k6", f"{load_workdir}/k6")
     sync_tree(load, root / "wrk", f"{load_workdir}/wrk")
@@ -161,15 +137,13 @@ def deploy(
             "make": ["make", "--version"],
         },
     )
+    target_facts.tools.update(on_target.versions)
     load_facts = target_facts if load is target else collect_facts(load, {})
     load_facts.tools["k6"] = load.run([k6_path, "version"], timeout=30).stdout.strip()
     return DeployResult(
         target_workdir=target_workdir,
         load_workdir=load_workdir,
-        sync=sync,
-        built=built,
-        up_to_date=fresh,
-        build_failures=failures,
+        servers=on_target,
         k6_path=k6_path,
         k6_source=k6_source,
         k6_script=f"{load_workdir}/k6/simple.js",

@@ -1,4 +1,5 @@
-"""Check the compilers the selected servers need on the target; say how to get what's missing."""
+"""Check the tools the selected servers' builds need on the target (their catalogue entries'
+`needs`); say how to get what's missing."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.hosts.base import Host
 from orchestrator.pins import pinned_version
-from orchestrator.servers import ServerSpec
 
 ZIG_VERSION = pinned_version("ziglang")
+TOOL_ORDER = ("make", "cc", "liburing", "cargo", "zig")
 
 
 @dataclass(frozen=True)
@@ -27,39 +29,38 @@ def zig_command(host: Host) -> list[str]:
     return [host.python, "-m", "ziglang"]
 
 
+def _requirement(tool: str, zig: Sequence[str]) -> Requirement:
+    """How to probe and install one tool a catalogue entry `needs`."""
+    if tool == "make":
+        return Requirement("make", "make --version | head -n1", "apt-get install make")
+    if tool == "cc":
+        return Requirement(
+            "C compiler (cc)", "cc --version | head -n1", "apt-get install gcc (or clang)"
+        )
+    if tool == "liburing":
+        return Requirement(
+            "liburing headers",
+            "printf '#include <liburing.h>\\n' | cc -E -x c - >/dev/null && "
+            "(dpkg-query -W -f '${Version}' liburing-dev 2>/dev/null || echo present)",
+            "apt-get install liburing-dev",
+        )
+    if tool == "cargo":
+        return Requirement(
+            "cargo", "cargo --version", "apt-get install cargo (Rust 1.63+), or rustup"
+        )
+    zig_cmd = shlex.join(zig)
+    return Requirement(
+        f"zig {ZIG_VERSION}",
+        f'v=$({zig_cmd} version 2>/dev/null) && [ "$v" = {ZIG_VERSION} ] && echo "$v"',
+        f"pip install ziglang=={ZIG_VERSION} (for {zig[0]})",
+    )
+
+
 def requirements(servers: Sequence[ServerSpec], zig: Sequence[str]) -> list[Requirement]:
-    """What building `servers` needs."""
-    needed = [Requirement("make", "make --version | head -n1", "apt-get install make")]
-    languages = {server.language for server in servers}
-    if "c" in languages:
-        needed.append(
-            Requirement(
-                "C compiler (cc)", "cc --version | head -n1", "apt-get install gcc (or clang)"
-            )
-        )
-    if any(s.language == "c" and s.needs_io_uring for s in servers):
-        needed.append(
-            Requirement(
-                "liburing headers",
-                "printf '#include <liburing.h>\\n' | cc -E -x c - >/dev/null && "
-                "(dpkg-query -W -f '${Version}' liburing-dev 2>/dev/null || echo present)",
-                "apt-get install liburing-dev",
-            )
-        )
-    if "rust" in languages:
-        needed.append(
-            Requirement("cargo", "cargo --version", "apt-get install cargo (Rust 1.63+), or rustup")
-        )
-    if "zig" in languages:
-        zig_cmd = shlex.join(zig)
-        needed.append(
-            Requirement(
-                f"zig {ZIG_VERSION}",
-                f'v=$({zig_cmd} version 2>/dev/null) && [ "$v" = {ZIG_VERSION} ] && echo "$v"',
-                f"pip install ziglang=={ZIG_VERSION} (for {zig[0]})",
-            )
-        )
-    return needed
+    """What building `servers` needs: the tools their catalogue entries name (`needs`), for
+    the entries that are built, in a fixed order."""
+    wanted = {tool for s in servers if s.entry.build is not None for tool in s.entry.needs}
+    return [_requirement(tool, zig) for tool in TOOL_ORDER if tool in wanted]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def flat_row(row: Row) -> dict[str, object]:
         "load_bound_cells": row.load_bound_cells,
         "dropped_iterations": row.dropped_iterations,
         "interval_method": row.interval_method,
+        "verified": row.verified,
     }
 
 

@@ -28,6 +28,9 @@ def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[R
         "points": [point.model_dump(mode="json") for point in record.points],
         "saturation_threshold": SATURATION_THRESHOLD,
         "rows": [flat_row(r) for r in rows],
+        "verification": {
+            name: found.model_dump(mode="json") for name, found in record.verification.items()
+        },
         # Histograms go to histograms.csv: thousands of buckets per cell.
         "cells": [c.model_dump(mode="json", exclude=_HISTOGRAMS) for c in cells],
     }

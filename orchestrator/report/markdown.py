@@ -1,11 +1,16 @@
-"""report.md: System Specs, the method, the seed's table per load point with what its
-marks mean, plots, failed cells and what an unfinished run lacks."""
+"""report.md: System Specs, the method, what verify found, the seed's table per load point
+with what its marks mean, plots, failed cells and what an unfinished run lacks."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
+from orchestrator.report.servers_section import (
+    outside_verdict_line,
+    server_note_lines,
+    verify_lines,
+)
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
@@ -137,6 +142,7 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
         out.append("- Warm-up: none (--warmup 0).")
     out.append(f"- {record.placement}")
     out.append(f"- {record.traffic_note}")
+    out += server_note_lines(record)
     for resumed in record.resumed:
         cells = ", ".join(record.cell_label(key) for key in resumed.cells)
         out.append(
@@ -198,6 +204,9 @@ def _verdict_lines(
         )
     for verdict in verdicts:
         out.append(f"- {sentence(verdict)}")
+    outside = outside_verdict_line(record, rows)
+    if outside:
+        out += ["", outside]
     knees = find_knees(cells, rows, [p for p in record.ordered_points if p.is_open])
     if len({p.rate for p in record.ordered_points if p.is_open}) > 1:
         out += ["", "Knees of the rate sweep:", ""]
@@ -230,8 +239,9 @@ def render_markdown(
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)
-    out += ["", "## Method", "", *_method_lines(record, rows)]
-    out += ["", "## Results", "", *_results_lines(record, rows)]
+    out += ["", "## Method", "", *_method_lines(record, rows), ""]
+    out += verify_lines(record, cells)
+    out += ["## Results", "", *_results_lines(record, rows)]
     if plots:
         out += ["## Plots", ""]
         out += [f"![{name}]({name})" for name in plots if name.endswith(".svg")]

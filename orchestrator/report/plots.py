@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from orchestrator.catalogue.spec import APIS
 from orchestrator.results.aggregate import Row
 from orchestrator.results.stats import Estimate
-from orchestrator.servers import APIS
 
 FORMATS = ("svg", "png")
 PNG_DPI = 120
@@ -39,12 +40,22 @@ def _apis(rows: Sequence[Row]) -> list[str]:
     return [api for api in APIS if api in present] + sorted(present - set(APIS))
 
 
-def _languages(rows: Sequence[Row]) -> list[str]:
-    seen: list[str] = []
-    for row in rows:
-        if row.language not in seen:
-            seen.append(row.language)
-    return seen
+def _series(rows: Sequence[Row]) -> dict[str, str]:
+    """Each row's bar series, by server: its language, or `language: server` where two
+    servers of one language share an API (a server of your own beside a reference one)."""
+    shared = Counter((row.api, row.language) for row in rows)
+    return {
+        row.server: row.language
+        if shared[(row.api, row.language)] == 1
+        else f"{row.language}: {row.server}"
+        for row in rows
+    }
+
+
+def _languages(rows: Sequence[Row]) -> list[tuple[str, str]]:
+    """(series, language) in the order the rows first show them."""
+    series = _series(rows)
+    return list(dict.fromkeys((series[row.server], row.language) for row in rows))
 
 
 def _bars(ax: Axes, rows: Sequence[Row], figure: RowFigure, hatch_load_bound: bool) -> None:
@@ -54,12 +65,12 @@ def _bars(ax: Axes, rows: Sequence[Row], figure: RowFigure, hatch_load_bound: bo
     every bar, so the axis stops at WHISKER_CAP times the tallest bar and a cut whisker
     ends in an arrowhead at the edge.
     """
-    apis, languages = _apis(rows), _languages(rows)
+    apis, languages, series = _apis(rows), _languages(rows), _series(rows)
     width = BAR_GROUP_WIDTH / max(1, len(languages))
     bars: list[tuple[float, Row, float, float | None, float | None]] = []
-    for index, language in enumerate(languages):
+    for index, (label, _) in enumerate(languages):
         for group, api in enumerate(apis):
-            row = next((r for r in rows if r.api == api and r.language == language), None)
+            row = next((r for r in rows if r.api == api and series[r.server] == label), None)
             if row is None:
                 continue
             est = figure(row)
@@ -100,8 +111,8 @@ def _bars(ax: Axes, rows: Sequence[Row], figure: RowFigure, hatch_load_bound: bo
 
 def _legend(fig: Figure, rows: Sequence[Row], load_bound_note: bool) -> None:
     handles = [
-        Patch(color=COLOURS.get(language, OTHER_COLOUR), label=language)
-        for language in _languages(rows)
+        Patch(color=COLOURS.get(language, OTHER_COLOUR), label=label)
+        for label, language in _languages(rows)
     ]
     if load_bound_note and any(r.load_bound for r in rows):
         handles.append(

@@ -22,7 +22,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 from orchestrator.load.points import LoadPoint
 from orchestrator.load.result import LatencyHistogram
 from orchestrator.report.plots import COLOURS, OTHER_COLOUR, save_figure
-from orchestrator.results.aggregate import Row, server_order
+from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.knees import Knee
 from orchestrator.results.stats import Estimate
@@ -40,7 +40,7 @@ def _colour(row: Row) -> str:
 def _series(rows: Sequence[Row], points: Sequence[LoadPoint]) -> dict[str, list[Row | None]]:
     """Each server's rows in the order of `points` (None where it has none)."""
     by_key = {(row.server, row.point): row for row in rows}
-    servers = server_order(list({row.server for row in rows}))
+    servers = list(dict.fromkeys(row.server for row in rows))
     return {s: [by_key.get((s, p.key)) for p in points] for s in servers}
 
 
@@ -158,23 +158,25 @@ def _distribution(cells: Sequence[CellResult]) -> list[tuple[float, float]]:
     return [(p, v) for p, v in pairs if v is not None]
 
 
-def distribution_figure(cells: Sequence[CellResult], point: LoadPoint, title: str) -> Figure:
-    """Latency against percentile for every server at `point`."""
+def distribution_figure(
+    cells: Sequence[CellResult], rows: Sequence[Row], point: LoadPoint, title: str
+) -> Figure:
+    """Latency against percentile for every server at `point` (in the order of `rows`)."""
     fig = Figure(figsize=(8, 4.6), layout="constrained")
     ax = fig.add_subplot()
     at_point = [c for c in cells if c.point == point.key and c.status == "ok"]
-    for server in server_order(list({c.server for c in at_point})):
-        curve = _distribution([c for c in at_point if c.server == server])
+    for row in rows:
+        if row.point != point.key:
+            continue
+        curve = _distribution([c for c in at_point if c.server == row.server])
         if not curve:
             continue
-        api = server.rpartition("-")[2]
-        language = {"c": "C", "rust": "Rust", "zig": "Zig"}.get(server.partition("-")[0], "")
         ax.plot(
             [_nines(p) for p, _ in curve],
             [v for _, v in curve],
-            color=COLOURS.get(language, OTHER_COLOUR),
-            linestyle=STYLES.get(api, ":"),
-            label=server,
+            color=_colour(row),
+            linestyle=STYLES.get(row.api, ":"),
+            label=row.server,
         )
     ax.set_xscale("log")
     ticks = [_nines(p) for p in PERCENTILE_TICKS]
@@ -273,7 +275,7 @@ def write_sweep_plots(
     shown = latency_point(cells, points)
     if shown is not None:
         paths += save_figure(
-            distribution_figure(cells, shown, title), folder, "latency-distribution"
+            distribution_figure(cells, rows, shown, title), folder, "latency-distribution"
         )
     if len({p.rate for p in points if p.rate}) > 1:
         paths += save_figure(rate_figure(rows, points, knees, title), folder, "rate-p99")

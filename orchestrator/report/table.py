@@ -84,6 +84,19 @@ def _more(row: Row) -> str:
     return change(row.more_requests)
 
 
+def needs_server_column(rows: Sequence[Row]) -> bool:
+    """True when Api and Language do not name each row's server (a server from outside the
+    six, such as nginx, or two servers of one language and API), or a row is unverified."""
+    return any(
+        not row.verified or row.server != f"{row.language.lower()}-{row.api}" for row in rows
+    )
+
+
+def server_label(row: Row) -> str:
+    """The row's server, marked when it was measured although it failed verify."""
+    return row.server if row.verified else f"{row.server} (unverified)"
+
+
 def _cells_of(row: Row, dropped: bool) -> list[str]:
     nic = row.nic_packets_per_request
     cells = [
@@ -113,8 +126,13 @@ def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
     columns = list(COLUMNS)
     if dropped:
         columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    named = needs_server_column(rows)
+    if named:
+        columns.insert(0, "Server")
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_cells_of(row, dropped)) + " |" for row in rows]
+    for row in rows:
+        cells = [server_label(row)] if named else []
+        lines.append("| " + " | ".join([*cells, *_cells_of(row, dropped)]) + " |")
     return "\n".join(lines)
 
 
@@ -149,10 +167,14 @@ def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = Fal
     columns = list(SWEEP_COLUMNS)
     if dropped:
         columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    named = needs_server_column(rows)
+    if named:
+        columns.insert(1, "Server")
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
         cells = [
             labels.get(row.point, row.point),
+            *([server_label(row)] if named else []),
             row.api,
             row.language,
             with_interval(row.requests_per_second, whole),

@@ -45,7 +45,9 @@ class RunReport:
         record = run_dir.read_run()
         cells = run_dir.read_cells()
         points = [point.key for point in record.ordered_points]
-        rows = build_rows(cells, baseline or record.baseline, points)
+        rows = build_rows(
+            cells, baseline or record.baseline, points, record.server_order, record.unverified
+        )
         return cls(run_dir, record, cells, rows)
 
     def plots_present(self) -> list[str]:

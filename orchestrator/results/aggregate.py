@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
+from orchestrator.catalogue.spec import language_label
 from orchestrator.results.cell import CellResult
+from orchestrator.results.record import LEGACY_ORDER
 from orchestrator.results.saturation import is_load_bound
 from orchestrator.results.stats import (
     METHOD_NONE,
@@ -16,7 +18,6 @@ from orchestrator.results.stats import (
     median_ci,
     paired_ratio_ci,
 )
-from orchestrator.servers import ALL_SERVERS, LANGUAGE_LABELS
 
 Figure = Callable[[CellResult], float | None]
 
@@ -48,6 +49,7 @@ class Row:
     load_bound_cells: int
     more_requests: Estimate | None = None  # Req/s over the baseline's, per-round interval
     is_baseline: bool = False
+    verified: bool = True  # False: measured although its server failed verify
 
     @property
     def load_bound(self) -> bool:
@@ -119,7 +121,7 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
     return Row(
         server=server,
         api=group[0].api,
-        language=LANGUAGE_LABELS.get(group[0].language, group[0].language),
+        language=language_label(group[0].language),
         point=point,
         repetitions=len(group),
         repetitions_ok=len(ok),
@@ -163,26 +165,36 @@ def _with_baseline(
     return replace(row, more_requests=more)
 
 
-def server_order(names: Sequence[str]) -> list[str]:
-    """The catalogue's order (grouped by API like the seed's table), others after, sorted."""
-    known = [s.name for s in ALL_SERVERS if s.name in names]
+def server_order(names: Sequence[str], order: Sequence[str] = ()) -> list[str]:
+    """`names` in the run's catalogue `order`, others after it, sorted."""
+    known = [name for name in order if name in names]
     return known + sorted(name for name in set(names) if name not in known)
 
 
 def build_rows(
-    cells: Sequence[CellResult], baseline: str | None, points: Sequence[str] = ()
+    cells: Sequence[CellResult],
+    baseline: str | None,
+    points: Sequence[str] = (),
+    order: Sequence[str] = LEGACY_ORDER,
+    unverified: Collection[str] = (),
 ) -> list[Row]:
-    """Rows per load point (in `points` order, then any other) and server (catalogue
-    order), with `% More Requests` against `baseline` at the same point (the first server
-    with a Req/s when the baseline has none)."""
+    """Rows per load point (in `points` order, then any other) and server (in `order`,
+    the catalogue's), with `% More Requests` against `baseline` at the same point (the
+    first server with a Req/s when the baseline has none). Cells not measured (their
+    server failed verify) make no row; servers in `unverified` were measured anyway and
+    their rows say so."""
     groups: dict[tuple[str, str], list[CellResult]] = {}
     for cell in cells:
-        groups.setdefault((cell.point, cell.server), []).append(cell)
+        if cell.status != "skipped":
+            groups.setdefault((cell.point, cell.server), []).append(cell)
     point_order = list(dict.fromkeys([*points, *sorted({p for p, _ in groups})]))
     rows: list[Row] = []
     for point in point_order:
-        names = server_order([s for p, s in groups if p == point])
-        partial = [_row(name, point, groups[(point, name)]) for name in names]
+        names = server_order([s for p, s in groups if p == point], order)
+        partial = [
+            replace(_row(name, point, groups[(point, name)]), verified=name not in unverified)
+            for name in names
+        ]
         measured = [
             r.server
             for r in partial

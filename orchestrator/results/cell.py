@@ -127,7 +127,7 @@ class CellResult(BaseModel):
     language: str
     point: str = ""  # the load point's key; orch 0.1.0 had one point and no such field
     repetition: int
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "skipped"]  # skipped: its server failed verify
     error: str | None = None
     started_at: str
     finished_at: str

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from orchestrator.load.points import LoadPoint
-from orchestrator.results.aggregate import Row, server_order
+from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 
 SUSTAIN_SHARE = 0.99  # achieved Req/s at or above this share of the offered rate
@@ -66,7 +66,7 @@ def find_knees(
         return []
     row_at = {(row.server, row.point): row for row in rows}
     knees = []
-    for server in server_order(list({c.server for c in cells})):
+    for server in dict.fromkeys(row.server for row in rows):
         best: int | None = None
         failed: LoadPoint | None = None
         for point in by_rate:

@@ -9,12 +9,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.catalogue.entry import ServerEntry
 from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell import CellKey
+from orchestrator.results.verification import Verification
 
 FORMAT_VERSION = 2
+# The servers of runs recorded before the catalogue (no `servers` in run.json): the six
+# reference servers, in the order their tables listed them.
+LEGACY_ORDER = ("c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring")
 RunStatus = Literal["running", "complete", "interrupted", "stopped"]
 ToolName = Literal["k6", "wrk", "wrk-pipelined"]
 # Where a cell's files live below cells/: orch 0.1.0 had no load points in the path.
@@ -90,6 +95,11 @@ class RunRecord(_Record):
     plan: list[CellKey]
     resumed: list[Resumption] = []
     server_startup: dict[str, str] = {}  # server -> the start-up line it printed (its ring)
+    # The catalogue entries of the run's servers, in catalogue order (none before orch
+    # had a catalogue), what verify found of each, and whether failing it was allowed.
+    servers: dict[str, ServerEntry] = {}
+    verification: dict[str, Verification] = {}
+    allow_unverified: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -105,6 +115,21 @@ class RunRecord(_Record):
                 f"{FORMAT_VERSION})"
             )
         return data
+
+    @property
+    def server_order(self) -> list[str]:
+        """The run's servers in catalogue order."""
+        if self.servers:
+            return list(self.servers)
+        names = list(dict.fromkeys(key.server for key in self.plan))
+        known = [name for name in LEGACY_ORDER if name in names]
+        return known + sorted(name for name in names if name not in known)
+
+    @property
+    def unverified(self) -> list[str]:
+        """Servers whose verify did not pass (their rows are marked, the verdict leaves
+        them out); runs from before verify have none."""
+        return [name for name, found in self.verification.items() if not found.passed]
 
     @property
     def single_point(self) -> bool:

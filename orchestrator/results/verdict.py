@@ -4,7 +4,9 @@ The CPU ratio is epoll's server CPU per request over io_uring's, one ratio per r
 two cells of a round ran close together in time), with the 95% interval of those ratios.
 The Req/s ratio (io_uring over epoll) is given only where both rows were server-bound:
 elsewhere the load tool set Req/s. A winner is named only when every language's interval
-lies on the same side of "no change".
+lies on the same side of "no change". Only servers labelled epoll or io_uring whose verify
+passed take part: a reference such as nginx has no io_uring twin, and an unverified
+server's numbers cannot be trusted.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrator.catalogue.spec import COMPARED_APIS
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
 from orchestrator.results.stats import Estimate, paired_ratio_ci
-from orchestrator.servers import LANGUAGE_LABELS
 
 Side = Literal["io_uring", "epoll", "none"]
 
@@ -92,6 +94,25 @@ def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
     return paired_ratio_ci(pairs) if pairs else None
 
 
+def comparable_pairs(rows: Sequence[Row]) -> list[tuple[str, Row, Row]]:
+    """(label, epoll row, io_uring row) for each language at one point: only rows labelled
+    epoll or io_uring whose server passed verify; a language with several servers of an
+    API gives every pairing, labelled with both names."""
+    by_language: dict[str, tuple[list[Row], list[Row]]] = {}
+    for row in rows:
+        if row.verified and row.api in COMPARED_APIS:
+            epolls, io_urings = by_language.setdefault(row.language, ([], []))
+            (epolls if row.api == "epoll" else io_urings).append(row)
+    pairs = []
+    for language, (epolls, io_urings) in by_language.items():
+        several = len(epolls) * len(io_urings) > 1
+        for epoll in epolls:
+            for io_uring in io_urings:
+                label = f"{language} ({epoll.server} vs {io_uring.server})" if several else language
+                pairs.append((label, epoll, io_uring))
+    return pairs
+
+
 def point_verdicts(
     cells: Sequence[CellResult], rows: Sequence[Row], points: Sequence[LoadPoint]
 ) -> list[PointVerdict]:
@@ -99,13 +120,9 @@ def point_verdicts(
     verdicts = []
     for point in points:
         key = point.key
-        at_point = {(row.api, row.language): row for row in rows if row.point == key}
         languages = []
-        for language, shown in LANGUAGE_LABELS.items():
-            epoll_row, io_row = at_point.get(("epoll", shown)), at_point.get(("io_uring", shown))
-            if epoll_row is None or io_row is None:
-                continue
-            epoll, io_uring = f"{language}-epoll", f"{language}-io_uring"
+        for label, epoll_row, io_row in comparable_pairs([r for r in rows if r.point == key]):
+            epoll, io_uring = epoll_row.server, io_row.server
             cpu = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
             bound = epoll_row.load_bound or io_row.load_bound
             rps = None
@@ -113,7 +130,7 @@ def point_verdicts(
                 # io_uring over epoll: pairs reversed.
                 pairs = [(b, a) for a, b in _pairs(cells, epoll, io_uring, key, "rps")]
                 rps = _ratio(pairs)
-            languages.append(LanguageVerdict(shown, cpu, rps, bound))
+            languages.append(LanguageVerdict(label, cpu, rps, bound))
         if languages:
             verdicts.append(PointVerdict(key, point.describe(), languages, point.is_open))
     return verdicts

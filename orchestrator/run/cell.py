@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import STOP_GRACE_SECONDS, describe_exit
 from orchestrator.load.points import Profile
@@ -25,6 +26,8 @@ from orchestrator.run.server_process import (
     check_port_free,
     fetch_log,
     log_tail,
+    start_server,
+    stop_server,
     wait_until_ready,
 )
 from orchestrator.startup import find_startup_line
@@ -86,6 +89,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
     the server's exit status and log tail, and the load result when the load finished.
     """
     server = cell.server
+    ctx = ctx.for_server(server)
     started = utc_now()
     cell_dir = ctx.run_dir.cell_dir(cell.key)
     remote_dir = f"runs/{ctx.run_id}/{server.name}/{cell.point.key}/{cell.repetition}"
@@ -102,26 +106,21 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         "warmup_seconds": warmup,
     }
 
-    build_failure = ctx.deployed.build_failures.get(server.name)
-    if build_failure is not None:
-        last = build_failure.splitlines()[-1] if build_failure else ""
-        return CellResult(
-            **base, status="failed", error=f"build failed: {last}", finished_at=utc_now()
-        )
+    problem = ctx.deployed.problem(server)
+    if problem is not None:
+        return CellResult(**base, status="failed", error=problem, finished_at=utc_now())
+    verified = ctx.verify(ctx, server) if ctx.verify is not None else None
+    if verified is not None and verified.refused and not ctx.allow_unverified:
+        error = f"not measured: verify {verified.summary()}"
+        return CellResult(**base, status="skipped", error=error, finished_at=utc_now())
     pid: int | None = None
     load: LoadResult | None = None
     try:
         check_port_free(ctx)
-        argv = [
-            ctx.deployed.binary(server),
-            "--host",
-            ctx.inventory.target.listen.address,
-            "--port",
-            str(ctx.port),
-        ]
-        pid = ctx.target.start_background(argv, log_path=log_path, cpus=ctx.inventory.target.cpus)
+        folder = f"{ctx.deployed.target_workdir}/{remote_dir}"
+        pid, argv = start_server(ctx, server, folder, log_path)
         record_server(cell_dir, ctx.target, pid, argv[0])
-        wait_until_ready(ctx, pid, log_path)
+        wait_until_ready(ctx, server, pid, log_path)
         base["server_startup"] = find_startup_line(ctx.target.read_text(log_path))
         ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
         if warmup > 0:
@@ -132,15 +131,15 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         load, load_cpu = _run_load(ctx, cell, ctx.profile, load_dir, cell_dir, "")
         check_alive(ctx, pid, log_path, "load", load)
         after = sample(ctx.target, pid, cores, ctx.interface)
-        exit_status = ctx.target.stop(pid)
+        exit_status = stop_server(ctx, server, pid)
         pid = None
         busy = core_between(before.cores, after.cores, cores, ctx.deployed.target_facts.clock_ticks)
-        result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status)
-        if exit_status != 0:
+        result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status, server)
+        if result.status != "ok":
             tail = log_tail(ctx.target, log_path)
             result = result.model_copy(update={"server_log_tail": tail})
     except HostError as exc:
-        failed, stopped = _failed(ctx, base, exc, pid, log_path, load)
+        failed, stopped = _failed(ctx, server, base, exc, pid, log_path, load)
         if stopped:
             pid = None
         return failed
@@ -148,7 +147,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         if pid is not None:
             # On Ctrl-C/SIGTERM, or when stopping it failed above.
             with contextlib.suppress(HostError):
-                ctx.target.stop(pid)
+                stop_server(ctx, server, pid)
                 pid = None
         if pid is None:
             forget_server(cell_dir)
@@ -158,6 +157,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
 
 def _failed(
     ctx: RunContext,
+    server: ServerSpec,
     base: dict[str, Any],
     exc: HostError,
     pid: int | None,
@@ -176,7 +176,7 @@ def _failed(
             if died is not None and not isinstance(exc, ServerDied):
                 message = f"server {describe_exit(died)} during the cell ({message})"
         try:
-            status = ctx.target.stop(pid)
+            status = stop_server(ctx, server, pid)
             stopped = True
         except HostError as stop_error:
             message += f"; and the server could not be stopped: {stop_error}"
@@ -202,17 +202,23 @@ def _measured(
     after: Sample,
     ctx: RunContext,
     exit_status: int | None,
+    server: ServerSpec,
 ) -> CellResult:
     cpu = cpu_between(before, after, ctx.deployed.target_facts.clock_ticks).model_copy(
         update={"active_seconds": load.duration_seconds}
     )
     nic = nic_between(ctx.interface, before, after) if ctx.interface else None
-    status = "ok" if exit_status == 0 else "failed"
+    clean = server.entry.stopped_cleanly(exit_status)
+    status = "ok" if clean else "failed"
     error = None
-    if exit_status != 0:
-        error = f"server {describe_exit(exit_status)} on SIGTERM (expected: exit status 0)"
+    if not clean:
+        sig = f"SIG{server.entry.stop_signal}"
+        expected = "exit status 0"
+        if server.entry.response != "exact":
+            expected += f" or {sig}"
+        error = f"server {describe_exit(exit_status)} on {sig} (expected: {expected})"
         if exit_status == -9:
-            error = f"server did not exit within {STOP_GRACE_SECONDS:g} s of SIGTERM and was killed"
+            error = f"server did not exit within {STOP_GRACE_SECONDS:g} s of {sig} and was killed"
     return CellResult.model_validate(
         {
             **base,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import __version__
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
@@ -32,6 +33,7 @@ from orchestrator.results.record import (
     RunStatus,
 )
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.results.verification import Verification
 from orchestrator.run.context import RunContext
 from orchestrator.run.counters import detect_interface
 from orchestrator.run.descriptors import raise_for_points
@@ -47,7 +49,7 @@ from orchestrator.run.signals import (
     signal_name,
     stop_on_signals,
 )
-from orchestrator.servers import ServerSpec
+from orchestrator.run.verify import Verifier
 
 Log = Callable[[str], None]
 
@@ -67,6 +69,7 @@ class RunOptions:
     pipeline: int = 1  # the run's default wrk depth
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
+    allow_unverified: bool = False  # measure servers that failed verify (rows marked)
 
 
 def orch_commit() -> str:
@@ -176,6 +179,8 @@ def new_record(
         placement=_placement(inv),
         traffic_note=_traffic_note(inv, interface),
         plan=[cell.key for cell in cells],
+        servers={server.name: server.entry for server in opts.servers},
+        allow_unverified=opts.allow_unverified,
     )
 
 
@@ -193,6 +198,13 @@ def _prepare(
             f"inventory target.listen.port: {port_in_use(inv, target, holder)}; stop that "
             "process or choose another port"
         )
+    for server in opts.servers:
+        port = server.entry.port
+        if port is not None and (holder := wait_port_free(inv, target, load, 0, port)) is not None:
+            raise UserError(
+                f"servers.{server.name}.port: {port_in_use(inv, target, holder, port)}, and "
+                f"{server.name} can only listen there; stop that process"
+            )
     return deployed, tool, nofile
 
 
@@ -225,6 +237,21 @@ class PlanKeeper:
             lines = {**self.record.server_startup, result.server: line}
             self.record = self.record.model_copy(update={"server_startup": lines})
             self.run_dir.write_run(self.record)
+
+    def verified(self, found: Verification) -> None:
+        """Keep what verify found of a server (a resumed run's replaces the earlier)."""
+        found_by_name = {**self.record.verification, found.server: found}
+        self.record = self.record.model_copy(update={"verification": found_by_name})
+        self.run_dir.write_run(self.record)
+
+    def verifier(self, log: Log) -> Verifier:
+        """A Verifier that keeps each result in run.json and says it."""
+
+        def keep(found: Verification) -> None:
+            self.verified(found)
+            log(f"verify {found.server}: {found.summary()}")
+
+        return Verifier(keep)
 
     def noting(self, on_done: DoneCallback) -> DoneCallback:
         """`on_done` that first notes what the cell says about its server."""
@@ -290,6 +317,8 @@ def execute_run(
                     run_id=run_id,
                     interface=interface,
                     load_nofile=nofile,
+                    verify=keeper.verifier(log),
+                    allow_unverified=opts.allow_unverified,
                 )
                 noted = keeper.noting(on_done)
                 if opts.auto_rates:
@@ -356,8 +385,10 @@ def resume_run(
                 run_id=record.id,
                 interface=record.interface,
                 load_nofile=nofile,
+                allow_unverified=opts.allow_unverified,
             )
             keeper = PlanKeeper(run_dir, record, tool)
+            ctx.verify = keeper.verifier(log)
             _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.catalogue.load import Catalogue
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
 from orchestrator.load.choice import (
@@ -17,7 +18,6 @@ from orchestrator.load.choice import (
 from orchestrator.load.points import resolve_profile
 from orchestrator.run.execute import RunOptions
 from orchestrator.run.rate_search import START_RATE
-from orchestrator.servers import select_servers
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
@@ -44,6 +44,7 @@ class RunRequest:
     baseline: str | None = None
     out: Path | None = None
     accept_new_host_keys: bool = False
+    allow_unverified: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -51,9 +52,9 @@ def default_repetitions(profile_name: str) -> int:
     return 3 if profile_name == "seed" else 1
 
 
-def build_options(inv: Inventory, request: RunRequest) -> RunOptions:
+def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> RunOptions:
     """The run `request` asks for, checked against the catalogue and the inventory."""
-    servers = select_servers(request.matrix, request.servers)
+    servers = catalogue.select(request.matrix, request.servers)
     names = {s.name for s in servers}
     baseline = request.baseline
     if baseline is not None and baseline not in names and baseline != DEFAULT_BASELINE:
@@ -97,6 +98,7 @@ def build_options(inv: Inventory, request: RunRequest) -> RunOptions:
         pipeline=depth,
         accept_new_host_keys=request.accept_new_host_keys,
         auto_rates=auto,
+        allow_unverified=request.allow_unverified,
     )
 
 

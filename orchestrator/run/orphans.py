@@ -44,11 +44,12 @@ def forget_server(cell_dir: Path) -> None:
 def stop_orphans(
     run_dir: RunDirectory, target: Host, cells: Sequence[Cell], log: Callable[[str], None]
 ) -> list[int]:
-    """Stop the servers recorded by `cells` that are still running on `target`; return their
-    PIDs."""
+    """Stop the servers recorded by `cells` (or by a verify, which runs before a server's
+    first cell) that are still running on `target`; return their PIDs."""
     stopped = []
-    for cell in cells:
-        path = run_dir.cell_dir(cell.key) / RECORD_FILE
+    found = [(cell.server.name, run_dir.cell_dir(cell.key) / RECORD_FILE) for cell in cells]
+    found += [(p.parent.name, p) for p in sorted(run_dir.path.glob(f"verify/*/{RECORD_FILE}"))]
+    for name, path in found:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
             pid, binary, host = int(record["pid"]), str(record["binary"]), record["host"]
@@ -60,8 +61,9 @@ def stop_orphans(
         with contextlib.suppress(HostError):
             if target.run(argv, timeout=30, check=False).ok:
                 log(
-                    f"stopped {cell.server.name} (PID {pid}), left running on {target.name} "
-                    "by an orch that was killed"
+                    f"stopped {name} (PID {pid}), left running on {target.name} by an orch "
+                    "that was killed"
                 )
                 stopped.append(pid)
+                path.unlink(missing_ok=True)
     return stopped

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.cell import CellKey
-from orchestrator.servers import ServerSpec
 
 T = TypeVar("T")
 

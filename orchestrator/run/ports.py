@@ -59,9 +59,10 @@ def _clashes(listen_address: str, listener: Listener) -> bool:
     )
 
 
-def port_holder(inv: Inventory, target: Host, load: Host) -> str | None:
-    """None when the servers' port is free; else who holds it (` by NAME (PID N)` or '')."""
-    port = inv.target.listen.port
+def port_holder(inv: Inventory, target: Host, load: Host, port: int | None = None) -> str | None:
+    """None when the servers' port (or `port`) is free; else who holds it (` by NAME (PID
+    N)` or '')."""
+    port = port or inv.target.listen.port
     found = listeners(target, port)
     if found is not None:
         clashing = [x for x in found if _clashes(inv.target.listen.address, x)]
@@ -72,16 +73,19 @@ def port_holder(inv: Inventory, target: Host, load: Host) -> str | None:
     return None
 
 
-def wait_port_free(inv: Inventory, target: Host, load: Host, seconds: float) -> str | None:
+def wait_port_free(
+    inv: Inventory, target: Host, load: Host, seconds: float, port: int | None = None
+) -> str | None:
     """Wait up to `seconds` for the port to be free; None when it is, else its holder."""
     deadline = time.monotonic() + seconds
-    while (holder := port_holder(inv, target, load)) is not None:
+    while (holder := port_holder(inv, target, load, port)) is not None:
         if time.monotonic() >= deadline:
             return holder
         time.sleep(POLL_SECONDS)
     return None
 
 
-def port_in_use(inv: Inventory, target: Host, holder: str) -> str:
+def port_in_use(inv: Inventory, target: Host, holder: str, port: int | None = None) -> str:
     """`port P is already in use on target T by NAME (PID N)` for messages."""
-    return f"port {inv.target.listen.port} is already in use on target {target.name}{holder}"
+    port = port or inv.target.listen.port
+    return f"port {port} is already in use on target {target.name}{holder}"

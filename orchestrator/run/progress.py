@@ -90,6 +90,8 @@ class RunProgress:
                 line += " [yellow](load-bound)[/]"
             if result.failed_requests:
                 line += f" [red]{result.failed_requests:,} failed requests[/]"
+        elif result.status == "skipped":
+            line = f"  [yellow]{name}: skipped[/]: {escape(result.error or '')}"
         else:
             line = f"  [red]{name}: failed[/]: {escape(result.error or '')}"
         self._progress.console.print(line, highlight=False, markup=True, soft_wrap=True)

@@ -14,13 +14,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.cell import CellResult
 from orchestrator.results.knees import sustained
 from orchestrator.run.context import RunContext
 from orchestrator.run.plan import Cell
 from orchestrator.run.sequence import CellCallback, DoneCallback, run_plan
-from orchestrator.servers import ServerSpec
 
 START_RATE = 1000  # req/s
 GROWTH = 1.5  # each step offers this many times the rate before

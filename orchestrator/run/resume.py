@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.catalogue.load import load_catalogue, recorded_catalogue
 from orchestrator.errors import UserError
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.execute import RunOptions
 from orchestrator.run.plan import Cell
-from orchestrator.servers import server_by_name
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,13 @@ def plan_resumption(path: Path, accept_new_host_keys: bool = False) -> Resumptio
     run_dir = RunDirectory.open(path)
     record = run_dir.read_run()
     source = str(run_dir.path / RUN_FILE)
+    # A run from before the catalogue recorded no entries: its servers are the shipped ones.
+    catalogue = recorded_catalogue(record.servers) if record.servers else load_catalogue()
     planned = []
     for key in record.plan:
         try:
             planned.append(
-                Cell(server_by_name(key.server), record.point(key.point), key.repetition)
+                Cell(catalogue.by_name(key.server), record.point(key.point), key.repetition)
             )
         except (UserError, KeyError):
             raise UserError(f"{source}: plan: unknown cell '{key}'") from None
@@ -57,5 +59,6 @@ def plan_resumption(path: Path, accept_new_host_keys: bool = False) -> Resumptio
         load_tool=record.load_tool.name,
         pipeline=record.load_tool.pipeline,
         accept_new_host_keys=accept_new_host_keys,
+        allow_unverified=record.allow_unverified,
     )
     return Resumption(run_dir, options, planned, missing)
