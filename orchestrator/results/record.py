@@ -14,7 +14,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell import CellKey
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
 RunStatus = Literal["running", "complete", "interrupted", "stopped"]
 ToolName = Literal["k6", "wrk", "wrk-pipelined"]
 # Where a cell's files live below cells/: orch 0.1.0 had no load points in the path.
@@ -26,10 +26,11 @@ class _Record(BaseModel):
 
 
 class RunFacts(_Record):
-    """Facts of the run's hosts by role."""
+    """Facts of the run's hosts by role (`load`: the first load host's)."""
 
     target: HostFacts
     load: HostFacts
+    load_hosts: dict[str, HostFacts] = {}  # every load host's, by name, when there are several
 
 
 class K6Provision(_Record):

@@ -3,7 +3,7 @@ tool and the run directory."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.deploy.deploy import DeployResult
 from orchestrator.hosts.base import Host
@@ -11,6 +11,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.load.points import Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.run.load_members import LoadMember
 
 
 @dataclass
@@ -27,6 +28,7 @@ class RunContext:
     run_id: str
     interface: str | None
     load_nofile: int | None = None  # the load tool's descriptor limit, raised when needed
+    load_members: list[LoadMember] = field(default_factory=list)  # when the load is split
 
     @property
     def port(self) -> int:
