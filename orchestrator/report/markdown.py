@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
+from orchestrator.report.load_hosts import load_host_lines
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell import CellResult
@@ -226,12 +227,15 @@ def render_markdown(
     out += ["", *_verdict_lines(record, cells, rows)]
     out += ["## System Specs", ""]
     out.append(_host_line("target", record.facts.target))
-    out.append(_host_line("load", record.facts.load))
+    loads = record.facts.load_hosts or {"load": record.facts.load}
+    for name, facts in loads.items():
+        out.append(_host_line("load" if len(loads) == 1 else f"load {name}", facts))
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)
     out += ["", "## Method", "", *_method_lines(record, rows)]
     out += ["", "## Results", "", *_results_lines(record, rows)]
+    out += load_host_lines(record, cells, rows)
     if plots:
         out += ["## Plots", ""]
         out += [f"![{name}]({name})" for name in plots if name.endswith(".svg")]
