@@ -16,10 +16,11 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import CommandResult, describe_exit
@@ -46,6 +47,7 @@ END_MARGIN_SECONDS = 60.0
 K6_OK_STATUSES = (0, 99)  # 99: thresholds crossed, the summary is valid
 KEEP_SAMPLES_ENV = "ORCH_KEEP_LOAD_SAMPLES"
 HOSTS_DIR = "load-hosts"
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -166,13 +168,39 @@ def _start(
         "ok_statuses": list(K6_OK_STATUSES) if member.tool.kind == "k6" else [0],
     }
     stale = [agent.path(n) for n in ("ready.json", "go", "pass.json", "k6-samples.csv")]
-    host.run(["sh", "-c", 'mkdir -p "$1" && shift && rm -f "$@"', "orch", agent.directory, *stale])
-    host.write_text(agent.path("spec.json"), json.dumps(spec))
-    agent.pid = host.start_background(
-        [host.python, member.agent, agent.path("spec.json")],
-        log_path=agent.path("agent.log"),
-        cpus=member.cpus,
-    )
+    try:
+        clean = ["sh", "-c", 'mkdir -p "$1" && shift && rm -f "$@"', "orch", agent.directory]
+        host.run([*clean, *stale])
+        host.write_text(agent.path("spec.json"), json.dumps(spec))
+        agent.pid = host.start_background(
+            [host.python, member.agent, agent.path("spec.json")],
+            log_path=agent.path("agent.log"),
+            cpus=member.cpus,
+        )
+    except HostError as exc:
+        raise HostError(f"load host {member.name}: cannot start its load agent: {exc}") from None
+
+
+def _ask(agent: _Agent, call: Callable[[], _T]) -> _T:
+    """`call` on the agent's host, once more after a failure (an SSH host reconnects a
+    dropped connection first); failing twice, the host is lost: say which."""
+    try:
+        return call()
+    except HostError:
+        pass
+    try:
+        return call()
+    except HostError as exc:
+        raise HostError(f"load host {agent.member.name} lost during the load pass: {exc}") from None
+
+
+def _clock_poll(agent: _Agent) -> tuple[str, float, float]:
+    """The ready file's content (empty: not ready), with the host's clock and orch's
+    times around the question."""
+    script = 'cat "$1" 2>/dev/null; echo; date +%s.%N'
+    before = time.time()
+    out = agent.member.host.run(["sh", "-c", script, "orch", agent.path("ready.json")], timeout=30)
+    return out.stdout, before, time.time()
 
 
 def _wait_ready(agents: Sequence[_Agent]) -> None:
@@ -184,11 +212,8 @@ def _wait_ready(agents: Sequence[_Agent]) -> None:
             if agent.ready and agent.samples >= CLOCK_SAMPLES:
                 continue
             host = agent.member.host
-            script = 'cat "$1" 2>/dev/null; echo; date +%s.%N'
-            before = time.time()
-            out = host.run(["sh", "-c", script, "orch", agent.path("ready.json")], timeout=30)
-            after = time.time()
-            lines = out.stdout.strip().splitlines()
+            text, before, after = _ask(agent, partial(_clock_poll, agent))
+            lines = text.strip().splitlines()
             with contextlib.suppress(ValueError, IndexError):
                 clock = float(lines[-1])
                 half = (after - before) / 2
@@ -197,7 +222,7 @@ def _wait_ready(agents: Sequence[_Agent]) -> None:
                     agent.offset, agent.uncertainty = clock - (before + half), half
             agent.ready = agent.ready or len(lines) > 1
             if not agent.ready and agent.pid is not None:
-                status = host.exit_status(agent.pid)
+                status = _ask(agent, partial(host.exit_status, agent.pid))
                 if status is not None:
                     raise HostError(_agent_failure(agent, status))
         if time.monotonic() > deadline:
@@ -211,7 +236,8 @@ def _go(agents: Sequence[_Agent]) -> float:
     worst = max(a.uncertainty for a in agents)
     start = time.time() + GO_LEAD_SECONDS + 8 * worst * len(agents)
     for agent in agents:
-        agent.member.host.write_text(agent.path("go"), f"{start + agent.applied_offset:.6f}\n")
+        go = f"{start + agent.applied_offset:.6f}\n"
+        _ask(agent, partial(agent.member.host.write_text, agent.path("go"), go))
     return start
 
 
@@ -230,18 +256,9 @@ def _wait_done(agents: Sequence[_Agent], deadline: float, expected_end: float) -
 
 
 def _poll(agent: _Agent) -> int | None:
-    """The agent's exit status, or None while it runs; a host that fails twice is lost
-    (the second attempt reconnects a dropped SSH connection)."""
-    host, pid = agent.member.host, agent.pid
-    assert pid is not None
-    try:
-        return host.exit_status(pid)
-    except HostError:
-        pass
-    try:
-        return host.exit_status(pid)
-    except HostError as exc:
-        raise HostError(f"load host {agent.member.name} lost during the load pass: {exc}") from None
+    """The agent's exit status, or None while it runs."""
+    assert agent.pid is not None
+    return _ask(agent, partial(agent.member.host.exit_status, agent.pid))
 
 
 def _agent_failure(agent: _Agent, status: int) -> str:
