@@ -144,7 +144,7 @@ def test_sigterm_reaches_the_tool_and_is_recorded(tmp_path: Path) -> None:
     _go_when_ready(tmp_path, 0.0)
     threading.Event().wait(0.5)
     proc.terminate()
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=10) == 2  # the tool did not end well
     result = json.loads((tmp_path / "pass.json").read_text())
     assert result["exit_status"] == -15 and result["stopped_by"] == "SIGTERM"
 
@@ -156,3 +156,12 @@ def test_a_tool_that_cannot_start_is_an_error_in_the_result(tmp_path: Path) -> N
     assert proc.wait(timeout=10) == 1
     error = json.loads((tmp_path / "pass.json").read_text())["error"]
     assert error.startswith("cannot start ") and "No such file" in error
+
+
+def test_a_failing_tool_makes_the_agent_exit_2(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, ["sh", "-c", "echo broken; exit 3"])
+    proc = subprocess.Popen([sys.executable, agent.__file__, str(spec)])
+    _go_when_ready(tmp_path, 0.0)
+    assert proc.wait(timeout=10) == 2
+    result = json.loads((tmp_path / "pass.json").read_text())
+    assert result["exit_status"] == 3 and "histogram" not in result

@@ -14,7 +14,8 @@ host's python3 (so it imports nothing but the standard library). orch writes a s
 5. for k6, reduces the `http_req_duration` samples of its CSV output to a histogram of
    whole microseconds (exact: every sample is counted), timing that, and deletes the CSV
    unless told to keep it;
-6. writes the result file (JSON) atomically and exits 0, or 1 when it could not.
+6. writes the result file (JSON) atomically and exits 0; 2 when the tool failed (or
+   was stopped), 1 when the pass could not run.
 """
 
 from __future__ import annotations
@@ -306,7 +307,8 @@ def main(argv: list[str]) -> int:
         print(f"orch load agent: {exc}", file=sys.stderr)
         return 1
     _write_json(spec["result"], result)
-    return 0
+    # Non-zero when the tool failed, so orch stops the other hosts without waiting.
+    return 0 if result["exit_status"] in spec.get("ok_statuses", [0]) else 2
 
 
 if __name__ == "__main__":

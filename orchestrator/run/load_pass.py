@@ -109,7 +109,8 @@ def run_together(
             _record(local_dir, agents)
         _wait_ready(agents)
         start = _go(agents)
-        _wait_done(agents, start + profile.duration + END_MARGIN_SECONDS, start + profile.duration)
+        end = start + profile.duration
+        _wait_done(agents, end + END_MARGIN_SECONDS, end, local_dir)
         by_host = [_collect(a, cell, profile, parts, local_dir) for a in agents]
     except BaseException as exc:
         note = _stop_all(agents)
@@ -222,9 +223,9 @@ def _wait_ready(agents: Sequence[_Agent]) -> None:
                     agent.offset, agent.uncertainty = clock - (before + half), half
             agent.ready = agent.ready or len(lines) > 1
             if not agent.ready and agent.pid is not None:
-                status = _ask(agent, partial(host.exit_status, agent.pid))
-                if status is not None:
-                    raise HostError(_agent_failure(agent, status))
+                agent.status = _ask(agent, partial(host.exit_status, agent.pid))
+                if agent.status is not None:
+                    raise HostError(_agent_failure(agent, agent.status))
         if time.monotonic() > deadline:
             late = ", ".join(a.member.name for a in agents if not a.ready)
             raise HostError(f"load hosts not ready within {READY_SECONDS:g} s: {late}")
@@ -241,8 +242,11 @@ def _go(agents: Sequence[_Agent]) -> float:
     return start
 
 
-def _wait_done(agents: Sequence[_Agent], deadline: float, expected_end: float) -> None:
-    """Poll every agent until all have ended; a host lost (twice unanswered) raises."""
+def _wait_done(
+    agents: Sequence[_Agent], deadline: float, expected_end: float, local_dir: Path
+) -> None:
+    """Poll every agent until all have ended. A host lost (twice unanswered), or a tool
+    that failed (its agent exits non-zero), raises at once: the others are not waited for."""
     while any(a.status is None for a in agents):
         now = time.time()
         if now > deadline:
@@ -253,6 +257,9 @@ def _wait_done(agents: Sequence[_Agent], deadline: float, expected_end: float) -
         for agent in agents:
             if agent.status is None and agent.pid is not None:
                 agent.status = _poll(agent)
+                if agent.status:
+                    _fetch(agent, local_dir)  # raises how it failed
+                    raise HostError(_agent_failure(agent, agent.status))
 
 
 def _poll(agent: _Agent) -> int | None:
@@ -274,13 +281,10 @@ def _agent_failure(agent: _Agent, status: int) -> str:
     return f"load agent on {agent.member.name} {describe_exit(status)}: {why or 'no output'}"
 
 
-def _collect(
-    agent: _Agent, cell: Cell, profile: Profile, parts: Sequence[Share], local_dir: Path
-) -> LoadResult:
-    """One host's result: its files fetched into the cell's folder, its output parsed,
-    its histogram and times taken from what its agent recorded."""
-    member, host = agent.member, agent.member.host
-    tool = member.tool
+def _fetch(agent: _Agent, local_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The agent's files copied into the cell's folder: its record, and what was fetched
+    (by name); a failed tool or agent raises HostError saying how it ended."""
+    member, host, tool = agent.member, agent.member.host, agent.member.tool
     here = local_dir / HOSTS_DIR / member.name
     fetched: dict[str, str] = {}
     names = ["pass.json", tool.raw_output_name] + (["k6-summary.json"] if tool.kind == "k6" else [])
@@ -297,12 +301,22 @@ def _collect(
         raise HostError(f"load agent on {member.name}: {record['error']}")
     output = fetched.get(tool.raw_output_name, "")
     code = int(record["exit_status"])
-    ran = CommandResult(tuple(), code, output, "", float(record["wall_seconds"]))
-    if not tool.succeeded(ran):
+    if not tool.succeeded(CommandResult((), code, output, "", float(record["wall_seconds"]))):
         what = "load" if not agent.prefix else "warm-up"
         lines = output.strip().splitlines()
         last = lines[-1] if lines else "no output"
         raise HostError(f"{tool.kind} {what} pass on {member.name} {describe_exit(code)}: {last}")
+    return record, fetched
+
+
+def _collect(
+    agent: _Agent, cell: Cell, profile: Profile, parts: Sequence[Share], local_dir: Path
+) -> LoadResult:
+    """One host's result: its files fetched into the cell's folder, its output parsed,
+    its histogram and times taken from what its agent recorded."""
+    member, tool = agent.member, agent.member.tool
+    record, fetched = _fetch(agent, local_dir)
+    output = fetched.get(tool.raw_output_name, "")
     point = host_point(cell.point, member.index, parts, tool.kind)
     source = f"{cell.server.name} {tool.kind} on {member.name}"
     parsed = tool.parse(output, fetched.get("k6-summary.json"), profile, point, source)
