@@ -67,6 +67,7 @@ MODULE_TIERS = {
     "test_load_agent": "unit",
     "test_load_hosts_e2e": "e2e",
     "test_load_hosts_lab": "lab",
+    "test_load_hosts_report": "unit",
     "test_load_merge": "unit",
     "test_load_result": "unit",
     "test_load_split": "unit",

@@ -107,7 +107,7 @@ def test_k6_split_runs_both_segments_and_merges_exactly(
     }
     percentiles = check_exact_merge(result, raw)
     print(f"k6 split on one machine: merged {percentiles} = union of the raw samples")
-    assert result["load_cpu"]["cpus"] == 2
+    assert result["load_cpu"]["cpus"] == 1  # both load hosts are this machine's CPU 1
     assert read_record(run_dir).inventory.several_load_hosts
     assert two_loads.left("k6 split") == {"local": 0}
 

@@ -228,6 +228,18 @@ class Agent:
             raise AgentError(f"cannot resume k6 through its REST API {self.api}: {exc}") from None
         return started
 
+    def cpu_so_far(self) -> float:
+        """CPU seconds the tool used before the start (k6 initialising its VUs), from
+        /proc: the load's CPU share counts only what it used from the start on."""
+        if self.child is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.child.pid}/stat", encoding="ascii") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
     def wait_tool(self) -> tuple[int, float]:
         """The tool's exit status (negative: killed by that signal) and its CPU seconds."""
         assert self.child is not None
@@ -254,6 +266,7 @@ class Agent:
         delay = go - time.time()
         if delay > 0:
             time.sleep(delay)
+        before = self.cpu_so_far()
         started = self.begin(connection)
         status, cpu = self.wait_tool()
         ended = time.time()
@@ -262,7 +275,8 @@ class Agent:
             ended_at=ended,
             late_seconds=started - go,
             exit_status=status,
-            cpu_seconds=cpu,
+            cpu_seconds=max(0.0, cpu - before),
+            init_cpu_seconds=before,
             wall_seconds=ended - started,
             stopped_by=signal.Signals(self.stopping).name if self.stopping else None,
         )

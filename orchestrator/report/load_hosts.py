@@ -66,11 +66,14 @@ def load_host_lines(
     record: RunRecord, cells: Sequence[CellResult], table: Sequence[Row]
 ) -> list[str]:
     """The section (nothing when no cell was split)."""
-    rows = split_rows(cells, [p.key for p in record.ordered_points])
+    members = record.inventory.load_members
+    machines = {name: f.boot_id for name, f in record.facts.load_hosts.items() if f.boot_id}
+    cpus = {m.host: m.cpus for m in members}
+    rows = split_rows(cells, [p.key for p in record.ordered_points], machines, cpus)
     if not rows:
         return []
     labels = {p.key: p.describe() for p in record.ordered_points}
-    fractions = {s.host: s.fraction for s in shares(record.inventory.load_members)}
+    fractions = {s.host: s.fraction for s in shares(members)}
     out = [
         "## Load hosts",
         "",
@@ -108,5 +111,18 @@ def load_host_lines(
             f"{_ms(row.skew_max)} | ±{_ms(row.clock_error)} | {_s(row.reduce_median)}, "
             f"{_s(row.reduce_max)} | {row.method or '-'} |"
         )
+    shared = sorted(
+        {
+            tuple(sorted((h.host, *h.shares_cpus_with)))
+            for r in rows
+            for h in r.hosts
+            if h.shares_cpus_with
+        }
+    )
+    notes = [
+        f"- {', '.join(group)} are one machine (one boot id) on the same CPUs: their Load "
+        "CPU is that machine's, all of them together."
+        for group in shared
+    ]
     bound = _bound_lines(rows, table, labels)
-    return [*out, "", *([*bound, ""] if bound else [])]
+    return [*out, "", *notes, *bound, *([""] if notes or bound else [])]

@@ -34,6 +34,7 @@ class LoadMember:
     workdir: str
     agent: str
     nofile: int | None  # the descriptor limit its tool is started with (None: its own)
+    machine: str = ""  # its boot id: load hosts with one are one machine (the lab's)
 
     @property
     def name(self) -> str:
@@ -92,6 +93,7 @@ def load_members(
                 workdir=here.workdir,
                 agent=here.agent,
                 nofile=raise_for_points(host, own),
+                machine=here.facts.boot_id or host.name,
             )
         )
     return members

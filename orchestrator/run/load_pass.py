@@ -128,7 +128,8 @@ def run_together(
         cpu = LoadCpu(
             cpu_seconds=merged.cpu_seconds,
             wall_seconds=merged.wall_seconds,
-            cpus=sum(len(m.cpus) for m in members),
+            # CPUs, not CPUs per host: the lab's load hosts are one machine's namespaces.
+            cpus=len({(m.machine, cpu) for m in members for cpu in m.cpus}),
         )
     return PassResult(merged, by_host, cpu)
 
