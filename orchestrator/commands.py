@@ -12,8 +12,9 @@ from rich.console import Console
 from orchestrator.catalogue.load import load_catalogue
 from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import UserError
-from orchestrator.hosts.connect import close_hosts, open_hosts
+from orchestrator.hosts.connect import open_run_hosts
 from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.load.split import describe_shares
 from orchestrator.report.compare import compare_runs
 from orchestrator.report.write import FORMATS, write_reports
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
@@ -30,22 +31,26 @@ AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time e
 def check_inventory(inventory: Path) -> list[str]:
     """What orch understood from an inventory (raises UserError when it is invalid)."""
     inv = load_inventory(inventory)
-    lines = [*describe_inventory(inv), *load_catalogue(inv, inventory).describe()]
+    lines = [
+        *describe_inventory(inv, describe_shares(inv)),
+        *load_catalogue(inv, inventory).describe(),
+    ]
     return [f"{inventory}: valid", *(f"  {line}" for line in lines)]
 
 
 def deploy_servers(
     inventory: Path, matrix: str | None, servers: list[str], accept_keys: bool, say: Say
 ) -> int:
-    """Sync and build on the target, provision the load host; exit status 1 when a build
+    """Sync and build on the target, provision the load hosts; exit status 1 when a build
     failed."""
     inv = load_inventory(inventory)
     chosen = load_catalogue(inv, inventory).select(matrix, servers)
-    target, load = open_hosts(inv, accept_keys)
+    hosts = open_run_hosts(inv, accept_keys)
+    target = hosts.target
     try:
-        result = deploy(inv, target, load, chosen, say)
+        result = deploy(inv, target, hosts.loads, chosen, say)
     finally:
-        close_hosts(target, load)
+        hosts.close()
     say(f"target {target.name}: {result.target_facts.summary()}")
     say(
         f"  servers: built {', '.join(result.built) or 'nothing'}; "
@@ -57,7 +62,9 @@ def deploy_servers(
         say(f"  cannot start {name}: {why}")
     if result.io_uring_problem:
         say(f"  io_uring servers will fail here: {result.io_uring_problem}")
-    say(f"load {load.name}: k6 {result.k6_path} ({result.k6_source})")
+    for name, here in result.load_hosts.items():
+        agent = f"; load agent {here.agent}" if here.agent else ""
+        say(f"load {name}: k6 {here.k6_path} ({here.k6_source}){agent}")
     return 1 if result.build_failures or result.servers.unavailable else 0
 
 

@@ -23,6 +23,7 @@ class HostFacts(BaseModel):
     clock_ticks: int
     io_uring_disabled: str
     tools: dict[str, str] = {}
+    boot_id: str = ""  # the running kernel's: hosts with one boot id are one machine
 
     @property
     def memory_gib(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,9 @@ def parse_cpu_list(value: Any) -> list[int]:
             cpus.extend(range(first, last + 1))
     elif isinstance(value, list):
         for item in value:
+            if isinstance(item, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", item):
+                cpus.extend(parse_cpu_list(item))  # `[0-15]` in YAML is the string "0-15"
+                continue
             if isinstance(item, bool) or not isinstance(item, int):
                 raise ValueError(f"bad CPU {item!r}: CPUs are whole numbers")
             cpus.append(item)
@@ -56,6 +60,10 @@ def parse_cpu_list(value: Any) -> list[int]:
 
 
 CpuList = Annotated[list[int], BeforeValidator(parse_cpu_list)]
+OptionalCpuList = Annotated[
+    list[int] | None,
+    BeforeValidator(lambda value: None if value is None else parse_cpu_list(value)),
+]
 
 
 class HostSpec(StrictModel):
@@ -90,15 +98,61 @@ class TargetSpec(StrictModel):
     interface: str | None = None
 
 
-class LoadSpec(StrictModel):
-    """The machine that runs the load tool."""
+class LoadHostSpec(StrictModel):
+    """One load machine: its host entry, the load tool's cores there, what it dials."""
 
     host: str
-    tool: Literal["k6", "wrk"] = "k6"
     cpus: CpuList
     target_address: str | None = None
+
+
+class LoadSpec(StrictModel):
+    """The machine(s) that run the load tool: one (`host`, `cpus`) or several (`hosts`)."""
+
+    tool: Literal["k6", "wrk"] = "k6"
+    host: str | None = None
+    cpus: OptionalCpuList = None
+    hosts: list[LoadHostSpec] | None = None
+    target_address: str | None = None  # with `hosts`: for those that name none themselves
     k6_path: str | None = None
     wrk_path: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LoadSpec:
+        if self.hosts is not None:
+            if self.host is not None or self.cpus is not None:
+                key = "load.host" if self.host is not None else "load.cpus"
+                raise _KeyedError(
+                    key, "give either host and cpus (one load host) or a hosts list, not both"
+                )
+            if not self.hosts:
+                raise _KeyedError("load.hosts", "the list of load hosts is empty")
+            return self
+        if self.host is None:
+            raise _KeyedError("load.host", "required key is missing (or a hosts list)")
+        if self.cpus is None:
+            raise _KeyedError("load.cpus", "required key is missing")
+        return self
+
+    @property
+    def members(self) -> list[LoadHostSpec]:
+        """Every load host, in the inventory's order (one in the single-host form)."""
+        if self.hosts is None:
+            assert self.host is not None and self.cpus is not None  # checked on validation
+            return [
+                LoadHostSpec(host=self.host, cpus=self.cpus, target_address=self.target_address)
+            ]
+        return [
+            entry
+            if entry.target_address or not self.target_address
+            else entry.model_copy(update={"target_address": self.target_address})
+            for entry in self.hosts
+        ]
+
+    def key(self, index: int, field: str) -> str:
+        """The inventory key of a member's field, as errors name it: `load.cpus` in the
+        single-host form, `load.hosts.1.cpus` in the list."""
+        return f"load.{field}" if self.hosts is None else f"load.hosts.{index}.{field}"
 
 
 class Inventory(StrictModel):
@@ -114,22 +168,36 @@ class Inventory(StrictModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> Inventory:
-        for section, name in (("target", self.target.host), ("load", self.load.host)):
-            if name not in self.hosts:
-                known = ", ".join(sorted(self.hosts)) or "none"
+        known = ", ".join(sorted(self.hosts)) or "none"
+        if self.target.host not in self.hosts:
+            raise _KeyedError(
+                "target.host",
+                f"host '{self.target.host}' is not defined under hosts (defined: {known})",
+            )
+        seen: set[str] = set()
+        for index, member in enumerate(self.load.members):
+            key = self.load.key(index, "host")
+            if member.host not in self.hosts:
                 raise _KeyedError(
-                    f"{section}.host",
-                    f"host '{name}' is not defined under hosts (defined: {known})",
+                    key, f"host '{member.host}' is not defined under hosts (defined: {known})"
                 )
-        if self.is_loopback:
-            shared = sorted(set(self.target.cpus) & set(self.load.cpus))
-            if shared:
+            if member.host in seen:
+                raise _KeyedError(key, f"host '{member.host}' is listed twice")
+            seen.add(member.host)
+            shared = sorted(set(self.target.cpus) & set(member.cpus))
+            if shared and self.same_machine(self.target.host, member.host):
                 raise _KeyedError(
-                    "load.cpus",
+                    self.load.key(index, "cpus"),
                     f"CPU {shared} is given to both the server and the load tool on the same "
                     "host; give them disjoint cores",
                 )
         return self
+
+    def same_machine(self, first: str, second: str) -> bool:
+        """True when two host entries are one machine: the same entry, or both this one."""
+        return first == second or (
+            self.hosts[first].connection == "local" and self.hosts[second].connection == "local"
+        )
 
     @property
     def target_host(self) -> HostSpec:
@@ -137,9 +205,24 @@ class Inventory(StrictModel):
         return self.hosts[self.target.host]
 
     @property
+    def load_members(self) -> list[LoadHostSpec]:
+        """Every load host of the inventory, in its order."""
+        return self.load.members
+
+    @property
+    def first_load(self) -> LoadHostSpec:
+        """The first (in the single-host form, the only) load host."""
+        return self.load.members[0]
+
+    @property
+    def several_load_hosts(self) -> bool:
+        """True when the load of each cell is split across more than one load host."""
+        return len(self.load.members) > 1
+
+    @property
     def load_host(self) -> HostSpec:
-        """The load host's entry."""
-        return self.hosts[self.load.host]
+        """The first load host's entry."""
+        return self.hosts[self.first_load.host]
 
     def workdir_of(self, name: str) -> str:
         """The working directory on host `name` (its own, else the inventory-wide one)."""
@@ -147,14 +230,19 @@ class Inventory(StrictModel):
 
     @property
     def is_loopback(self) -> bool:
-        """True when server and load tool share one machine."""
-        return self.target.host == self.load.host
+        """True when the server and every load host share one machine."""
+        return all(self.same_machine(self.target.host, m.host) for m in self.load.members)
 
     @property
     def dial_address(self) -> str:
-        """The address the load tool connects to."""
-        if self.load.target_address:
-            return self.load.target_address
+        """The address the (first) load host's tool connects to."""
+        return self.dial_address_of(self.first_load)
+
+    def dial_address_of(self, member: LoadHostSpec) -> str:
+        """The address a load host's tool connects to: its own target_address, else the
+        listen address, else (listening on every address) the target host's address."""
+        if member.target_address:
+            return member.target_address
         listen = self.target.listen.address
         if listen not in ("0.0.0.0", "::"):
             return listen
@@ -213,9 +301,15 @@ def load_inventory(path: str | Path) -> Inventory:
     return parse_inventory(read_yaml(path, "inventory"), str(path))
 
 
-def describe_inventory(inv: Inventory) -> list[str]:
-    """Human-readable lines saying what the inventory means."""
-    mode = "loopback (server and load on one host)" if inv.is_loopback else "two machines"
+def describe_inventory(inv: Inventory, shares: Sequence[str] = ()) -> list[str]:
+    """Human-readable lines saying what the inventory means; `shares` says, per load host,
+    which part of each cell's load it runs (when there are several)."""
+    if inv.is_loopback:
+        mode = "loopback (server and load on one host)"
+    elif inv.several_load_hosts:
+        mode = f"{len(inv.load_members)} load machines and a target"
+    else:
+        mode = "two machines"
     lines = [f"mode: {mode}"]
     for name, spec in inv.hosts.items():
         how = (
@@ -227,14 +321,16 @@ def describe_inventory(inv: Inventory) -> list[str]:
             )
         )
         lines.append(f"host {name}: {how}")
-    t, ld = inv.target, inv.load
+    t = inv.target
     lines.append(
         f"target: {t.host}, server listens on {t.listen.address}:{t.listen.port}, "
         f"pinned to CPUs {t.cpus}" + (f", NIC {t.interface}" if t.interface else "")
     )
-    lines.append(
-        f"load: {ld.host}, {ld.tool} pinned to CPUs {ld.cpus}, dials "
-        f"{inv.dial_address}:{t.listen.port}"
-    )
+    for index, member in enumerate(inv.load_members):
+        share = f", {shares[index]}" if index < len(shares) else ""
+        lines.append(
+            f"load: {member.host}, {inv.load.tool} pinned to CPUs {member.cpus}{share}, dials "
+            f"{inv.dial_address_of(member)}:{t.listen.port}"
+        )
     lines.append(f"workdir: {inv.workdir}")
     return lines

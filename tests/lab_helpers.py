@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 from orch_helpers import orch
 
-from orchestrator.lab.topology import BRIDGE, ROLES, LabFiles
+from orchestrator.lab.topology import BRIDGE, NAME_PREFIX, LabFiles, every_role
 
 
 def leftovers() -> list[str]:
-    """Lab pieces present on the machine right now."""
-    found = [f"namespace {r.namespace}" for r in ROLES if Path("/run/netns", r.namespace).exists()]
-    links = [BRIDGE, *(r.veth for r in ROLES)]
+    """Lab pieces present on the machine right now (of a lab of any size)."""
+    found = sorted(f"namespace {p.name}" for p in Path("/run/netns").glob(NAME_PREFIX + "*"))
+    links = [BRIDGE, *(r.veth for r in every_role(1, 8))]
     found += [f"link {name}" for name in links if Path("/sys/class/net", name).exists()]
     return found
 
@@ -56,11 +56,13 @@ class Lab:
 
 
 @contextlib.contextmanager
-def running_lab(tmp: Path) -> Iterator[Lab]:
-    """A lab under `tmp`, always brought down afterwards (and checked gone)."""
+def running_lab(tmp: Path, load_hosts: int = 1) -> Iterator[Lab]:
+    """A lab under `tmp` with `load_hosts` load machines, always brought down afterwards
+    (and checked gone)."""
     root, hosts = tmp / "lab", tmp / "lab-hosts.yaml"
     try:
-        up = orch("lab", "up", "--dir", str(root), "-i", str(hosts), timeout=90)
+        more = ["--load-hosts", str(load_hosts)] if load_hosts > 1 else []
+        up = orch("lab", "up", "--dir", str(root), "-i", str(hosts), *more, timeout=90)
         assert up.returncode == 0, up.stderr
         yield Lab(root, hosts, tmp)
     finally:

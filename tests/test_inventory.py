@@ -46,7 +46,7 @@ def test_shipped_inventory_is_loopback_with_disjoint_cores() -> None:
     inv = load_inventory(REPO / "hosts.yaml")
     assert inv.is_loopback
     assert inv.target_host.connection == "local"
-    assert not set(inv.target.cpus) & set(inv.load.cpus)
+    assert not set(inv.target.cpus) & set(inv.first_load.cpus)
     assert inv.dial_address == "127.0.0.1"
 
 
@@ -54,7 +54,7 @@ def test_two_host_inventory_is_understood(tmp_path: Path) -> None:
     inv = load_inventory(write(tmp_path, GOOD_TWO_HOSTS))
     assert not inv.is_loopback
     assert inv.target.cpus == [2, 3]
-    assert inv.load.cpus == [0, 1]
+    assert inv.first_load.cpus == [0, 1]
     # The server listens on all addresses, so the load tool dials the target host's address.
     assert inv.dial_address == "10.203.0.2"
     assert inv.target_host.key_file == "~/.ssh/id_ed25519"

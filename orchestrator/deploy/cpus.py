@@ -46,13 +46,15 @@ def usable_cpus(host: Host) -> list[int]:
     return sorted(usable)
 
 
-def check_cpus_present(inv: Inventory, target: Host, load: Host) -> None:
-    """Refuse target.cpus or load.cpus naming a CPU the host does not have (UserError)."""
+def check_cpus_present(inv: Inventory, target: Host, load: Host | Sequence[Host]) -> None:
+    """Refuse target.cpus or a load host's cpus naming a CPU the host does not have
+    (UserError); `load`: the load host, or every load host in the inventory's order."""
+    loads = [load] if isinstance(load, Host) else list(load)
+    checks = [("target.cpus", target, inv.target.cpus)]
+    for index, (member, host) in enumerate(zip(inv.load_members, loads, strict=False)):
+        checks.append((inv.load.key(index, "cpus"), host, member.cpus))
     have: dict[str, list[int]] = {}
-    for key, host, wanted in (
-        ("target.cpus", target, inv.target.cpus),
-        ("load.cpus", load, inv.load.cpus),
-    ):
+    for key, host, wanted in checks:
         if host.name not in have:
             have[host.name] = usable_cpus(host)
         missing = [cpu for cpu in wanted if cpu not in have[host.name]]

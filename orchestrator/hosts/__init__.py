@@ -15,7 +15,7 @@ from orchestrator.hosts.base import (
     describe_exit,
     pinned,
 )
-from orchestrator.hosts.connect import close_hosts, open_host, open_hosts
+from orchestrator.hosts.connect import RunHosts, close_hosts, open_host, open_hosts, open_run_hosts
 from orchestrator.hosts.local import LocalHost
 
 if TYPE_CHECKING:
@@ -26,11 +26,13 @@ __all__ = [
     "CommandResult",
     "Host",
     "LocalHost",
+    "RunHosts",
     "SshHost",
     "close_hosts",
     "describe_exit",
     "open_host",
     "open_hosts",
+    "open_run_hosts",
     "pinned",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from orchestrator.errors import UserError
@@ -64,14 +65,53 @@ def open_host(inv: Inventory, name: str, accept_new_host_keys: bool = False) -> 
 
 
 def open_hosts(inv: Inventory, accept_new_host_keys: bool = False) -> tuple[Host, Host]:
-    """(target, load); one shared Host object when both are the same entry."""
+    """(target, first load host); one shared Host object when both are the same entry."""
+    hosts = open_run_hosts(inv, accept_new_host_keys, first_load_only=True)
+    return hosts.target, hosts.load
+
+
+@dataclass
+class RunHosts:
+    """The target and every load host of an inventory, opened; an entry that is both the
+    target and a load host is one Host object."""
+
+    target: Host
+    loads: list[Host]
+
+    @property
+    def load(self) -> Host:
+        """The first (in the single-host form, the only) load host."""
+        return self.loads[0]
+
+    def close(self) -> None:
+        """Close every host once: each stops what it started and still runs."""
+        _close_each(list(dict.fromkeys([self.target, *self.loads])))
+
+
+def _close_each(hosts: list[Host]) -> None:
+    """Close the hosts in order; a failure to close one still closes the others."""
+    if hosts:
+        try:
+            hosts[0].close()
+        finally:
+            _close_each(hosts[1:])
+
+
+def open_run_hosts(
+    inv: Inventory, accept_new_host_keys: bool = False, first_load_only: bool = False
+) -> RunHosts:
+    """Open the target and the load hosts (only the first with `first_load_only`)."""
     target = open_host(inv, inv.target.host, accept_new_host_keys)
+    loads: list[Host] = []
+    members = inv.load_members[:1] if first_load_only else inv.load_members
     try:
-        load = target if inv.is_loopback else open_host(inv, inv.load.host, accept_new_host_keys)
+        for member in members:
+            same = member.host == inv.target.host
+            loads.append(target if same else open_host(inv, member.host, accept_new_host_keys))
     except BaseException:
-        target.close()
+        RunHosts(target, loads).close()
         raise
-    return target, load
+    return RunHosts(target, loads)
 
 
 def close_hosts(target: Host, load: Host) -> None:

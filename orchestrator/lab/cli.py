@@ -12,7 +12,7 @@ from orchestrator.lab.lab import DEFAULT_DIR, DEFAULT_HOSTS_FILE, lab_down, lab_
 
 lab_app = typer.Typer(
     no_args_is_help=True,
-    help="A target and a load machine as network namespaces on this one, over SSH (root).",
+    help="A target and load machines as network namespaces on this one, over SSH (root).",
 )
 
 DirOption = Annotated[Path, typer.Option("--dir", help="The lab's folder (keys, configs, work).")]
@@ -22,9 +22,20 @@ InventoryOption = Annotated[
 
 
 @lab_app.command()
-def up(lab_dir: DirOption = DEFAULT_DIR, inventory: InventoryOption = DEFAULT_HOSTS_FILE) -> None:
+def up(
+    lab_dir: DirOption = DEFAULT_DIR,
+    inventory: InventoryOption = DEFAULT_HOSTS_FILE,
+    load_hosts: Annotated[
+        int,
+        typer.Option(
+            "--load-hosts",
+            help="Load machines to build (each its own namespace and sshd); the inventory "
+            "splits every cell's load across them.",
+        ),
+    ] = 1,
+) -> None:
     """Create the namespaces, bridge and sshds, and write the lab's inventory."""
-    status = lab_up(lab_dir, inventory, log=typer.echo)
+    status = lab_up(lab_dir, inventory, log=typer.echo, load_hosts=load_hosts)
     for line in status.lines():
         typer.echo(line)
     hosts = shlex.quote(str(inventory))

@@ -1,4 +1,4 @@
-"""The namespace lab: a target and a load "machine" on this one, reached over SSH.
+"""The namespace lab: a target and one or more load "machines" on this one, over SSH.
 
 `lab_up` builds a network namespace per machine, joined by a bridge through veth pairs
 (so traffic between them crosses a real network interface, `eth0`, not loopback), starts
@@ -25,6 +25,7 @@ import yaml
 from orchestrator.errors import UserError
 from orchestrator.hosts.processes import alive, terminate
 from orchestrator.lab.network import (
+    NETNS_DIR,
     Log,
     build_network,
     check_bridged_path,
@@ -42,7 +43,17 @@ from orchestrator.lab.sshd import (
     start_sshd,
     write_keys_and_configs,
 )
-from orchestrator.lab.topology import BRIDGE, BRIDGE_ADDRESS, ROLES, LabFiles, Role
+from orchestrator.lab.topology import (
+    BRIDGE,
+    BRIDGE_ADDRESS,
+    MAX_LOAD_HOSTS,
+    ROLES,
+    LabFiles,
+    Role,
+    every_role,
+    lab_roles,
+    load_count,
+)
 
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
 HOSTS_MARK = "# Written by `orch lab up`; `orch lab down` removes it."
@@ -140,16 +151,22 @@ def _env_path(files: LabFiles) -> list[str]:
     return list(dict.fromkeys(dirs))
 
 
-def lab_cpus() -> tuple[list[int], list[int]]:
-    """(target CPUs, load CPUs): the first CPU for the server, the others for k6."""
+def lab_cpus(load_hosts: int = 1) -> tuple[list[int], list[list[int]]]:
+    """(target CPUs, each load machine's CPUs): the first CPU for the server, the others
+    shared out among the load machines (all of them each, when there are too few)."""
     cpus = sorted(os.sched_getaffinity(0))
-    return cpus[:1], (cpus[1:] or cpus[:1])
+    rest = cpus[1:] or cpus[:1]
+    if len(rest) < load_hosts:
+        return cpus[:1], [list(rest) for _ in range(load_hosts)]
+    size = len(rest) // load_hosts
+    return cpus[:1], [rest[i * size : (i + 1) * size] for i in range(load_hosts)]
 
 
 def hosts_yaml(files: LabFiles, env_path: list[str], roles: tuple[Role, ...] = ROLES) -> str:
-    """The lab's inventory: every machine as a host, the first load machine as `load`."""
-    target_cpus, load_cpus = lab_cpus()
-    target, load = roles[0], roles[1]
+    """The lab's inventory: every machine as a host, every load machine under `load`
+    (the single-host form for one)."""
+    target, loads = roles[0], roles[1:]
+    target_cpus, load_cpus = lab_cpus(len(loads))
     hosts: dict[str, Any] = {}
     for role in roles:
         hosts[role.namespace] = {
@@ -170,33 +187,62 @@ def hosts_yaml(files: LabFiles, env_path: list[str], roles: tuple[Role, ...] = R
             "interface": "eth0",
         },
         "load": {
-            "host": load.namespace,
+            "host": loads[0].namespace,
             "tool": "k6",
-            "cpus": load_cpus,
+            "cpus": load_cpus[0],
             "target_address": target.address,
+        }
+        if len(loads) == 1
+        else {
+            "tool": "k6",
+            "target_address": target.address,
+            "hosts": [
+                {"host": role.namespace, "cpus": cpus}
+                for role, cpus in zip(loads, load_cpus, strict=True)
+            ],
         },
         "workdir": str(files.work),
     }
     return f"{HOSTS_MARK}\n{yaml.safe_dump(data, sort_keys=False)}"
 
 
-def _recorded_hosts_file(files: LabFiles) -> str | None:
+def _state(files: LabFiles) -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
-        recorded = json.loads(files.state.read_text()).get("hosts_file")
-        return str(recorded) if recorded else None
-    return None
+        state = json.loads(files.state.read_text())
+        return state if isinstance(state, dict) else {}
+    return {}
+
+
+def _recorded_hosts_file(files: LabFiles) -> str | None:
+    recorded = _state(files).get("hosts_file")
+    return str(recorded) if recorded else None
+
+
+def _recorded_roles(files: LabFiles) -> tuple[Role, ...]:
+    """The machines of the lab `up` made here (one load machine when it recorded none)."""
+    count = _state(files).get("load_hosts")
+    return lab_roles(count if isinstance(count, int) and count >= 1 else 1)
+
+
+def _present_roles(files: LabFiles) -> tuple[Role, ...]:
+    """Every machine that may exist: the recorded lab's, and any lab namespace found."""
+    recorded = len(_recorded_roles(files)) - 1
+    present = load_count([p.name for p in NETNS_DIR.glob("orch-*")])
+    return every_role(1, recorded, present)
 
 
 def lab_status(lab_dir: Path = DEFAULT_DIR) -> LabStatus:
     """Look at what exists; changes nothing."""
     files = LabFiles(lab_dir)
-    pids = {role.role: sshd_pid(files, role) for role in ROLES}
+    roles = _recorded_roles(files)
+    pids = {role.role: sshd_pid(files, role) for role in roles}
     return LabStatus(
-        namespaces={role.namespace: netns_exists(role.namespace) for role in ROLES},
+        namespaces={role.namespace: netns_exists(role.namespace) for role in roles},
         bridge=link_exists(BRIDGE),
         sshd_pids=pids,
-        reachable={role.role: pids[role.role] is not None and sshd_answers(role) for role in ROLES},
+        reachable={role.role: pids[role.role] is not None and sshd_answers(role) for role in roles},
         hosts_file=_recorded_hosts_file(files),
+        roles=roles,
     )
 
 
@@ -209,12 +255,19 @@ def _written_by_lab(path: Path) -> bool:
 
 
 def lab_up(
-    lab_dir: Path = DEFAULT_DIR, hosts_file: Path = DEFAULT_HOSTS_FILE, log: Log = print
+    lab_dir: Path = DEFAULT_DIR,
+    hosts_file: Path = DEFAULT_HOSTS_FILE,
+    log: Log = print,
+    load_hosts: int = 1,
 ) -> LabStatus:
-    """Build the lab and write its inventory; on any failure, remove what was made."""
+    """Build the lab with `load_hosts` load machines and write its inventory; on any
+    failure, remove what was made."""
+    if not 1 <= load_hosts <= MAX_LOAD_HOSTS:
+        raise UserError(f"--load-hosts: must be 1 to {MAX_LOAD_HOSTS}, got {load_hosts}")
     require_root()
     _require_tools()
     files = LabFiles(lab_dir)
+    roles = lab_roles(load_hosts)
     hosts_file = hosts_file.absolute()
     if hosts_file.exists() and not _written_by_lab(hosts_file):
         raise UserError(
@@ -222,29 +275,32 @@ def lab_up(
             "name another file with --inventory"
         )
     status = lab_status(lab_dir)
-    if status.up and status.hosts_file == str(hosts_file) and hosts_file.is_file():
+    same = status.roles == roles and status.hosts_file == str(hosts_file)
+    if status.up and same and hosts_file.is_file():
         log("lab already up")
         return status
-    other = other_lab(files)
+    other = other_lab(files, _present_roles(files))
     if other is not None:
         raise UserError(
             f"orch lab: a lab from {other} is up (its sshd runs in the namespaces); "
             f"bring it down first: orch lab down --dir {shlex.quote(str(other))}"
         )
-    if status.anything or any(link_exists(r.veth) for r in ROLES):
+    present = _present_roles(files)
+    if status.anything or any(link_exists(r.veth) or netns_exists(r.namespace) for r in present):
         log("removing the remains of an earlier lab first")
         lab_down(lab_dir, hosts_file, keep_work=True, log=lambda _: None)
     check_subnet_free()
     try:
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-        write_keys_and_configs(files)
-        files.state.write_text(json.dumps({"hosts_file": str(hosts_file)}) + "\n")
-        build_network(log)
-        for role in ROLES:
+        write_keys_and_configs(files, roles)
+        state = {"hosts_file": str(hosts_file), "load_hosts": load_hosts}
+        files.state.write_text(json.dumps(state) + "\n")
+        build_network(log, roles)
+        for role in roles:
             pid = start_sshd(files, role)
             log(f"sshd {role.namespace} (hostname {role.hostname}): PID {pid}")
-        check_bridged_path()
-        hosts_file.write_text(hosts_yaml(files, _env_path(files)))
+        check_bridged_path(roles)
+        hosts_file.write_text(hosts_yaml(files, _env_path(files), roles))
         log(f"inventory: {hosts_file}")
     except BaseException:
         with contextlib.suppress(Exception):
@@ -263,18 +319,19 @@ def lab_down(
     namespaces, veths and bridge, and the lab's files. Safe to run any number of times."""
     require_root()
     files = LabFiles(lab_dir)
-    other = other_lab(files)
+    roles = _present_roles(files)
+    other = other_lab(files, roles)
     if other is not None:
         raise UserError(
             f"orch lab: the lab that is up belongs to {other}, not {files.root}; "
             f"to remove it: orch lab down --dir {shlex.quote(str(other))}"
         )
     recorded = _recorded_hosts_file(files)
-    sshds = [pid for role in ROLES if (pid := sshd_pid(files, role)) is not None]
+    sshds = [pid for role in roles if (pid := sshd_pid(files, role)) is not None]
     if sshds:
         log(f"stopping sshd PID {', '.join(map(str, sshds))}")
         terminate(sshds)
-    for role in ROLES:
+    for role in roles:
         if not netns_exists(role.namespace):
             continue
         # Servers or k6 left by an interrupted run, and SSH sessions.
@@ -282,8 +339,8 @@ def lab_down(
         if leftover:
             log(f"stopping {len(leftover)} process(es) left in {role.namespace}")
             terminate(leftover)
-    remove_network(log)
-    for path in files.generated():
+    remove_network(log, roles)
+    for path in files.generated(roles):
         path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         files.shim_dir.rmdir()

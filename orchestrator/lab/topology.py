@@ -7,6 +7,7 @@ load machines is `lab_roles(n)`; today's lab is `ROLES = lab_roles(1)`.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,28 @@ def lab_roles(load_hosts: int = 1) -> tuple[Role, ...]:
 
 
 ROLES = lab_roles()
+MAX_LOAD_HOSTS = 252  # .3 to .254: the subnet after the bridge and the target
+_LOAD_NAMESPACE = re.compile(rf"{NAME_PREFIX}load(\d*)")
+
+
+def load_count(namespaces: Sequence[str]) -> int:
+    """How many load machines the lab namespaces among `namespaces` stand for (0: none)."""
+    count = 0
+    for name in namespaces:
+        match = _LOAD_NAMESPACE.fullmatch(name)
+        if match:
+            count = max(count, int(match[1] or 1))
+    return count
+
+
+def every_role(*counts: int) -> tuple[Role, ...]:
+    """The machines of labs of each of `counts` load machines, each once (what a `down`
+    must look for when it cannot be sure which lab was up)."""
+    roles: dict[str, Role] = {}
+    for count in counts:
+        for role in lab_roles(max(1, count)):
+            roles.setdefault(role.namespace, role)
+    return tuple(roles.values())
 
 
 class LabFiles:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,22 @@ def k6_command(k6: str, script: str, summary_path: str) -> list[str]:
         summary_path,
         script,
     ]
+
+
+def split_argv(
+    argv: Sequence[str], api: str, segment: str, sequence: str, samples: str | None
+) -> list[str]:
+    """`argv` of k6_command for one of several load hosts: paused with its REST API at
+    `api` (orch's agent resumes it there), running execution segment `segment` of
+    `sequence`, and, with `samples`, every sample written to that CSV file (system tags
+    off: only the request durations are needed from it, and every tag costs k6 time)."""
+    argv = list(argv)
+    at = argv.index("--address")
+    argv[at : at + 2] = ["--address", api, "--paused"]
+    extra = ["--execution-segment", segment, "--execution-segment-sequence", sequence]
+    if samples is not None:
+        extra += ["--system-tags", "", "--out", f"csv={samples}"]
+    return [*argv[:-1], *extra, argv[-1]]
 
 
 def k6_environment(url: str, profile: Profile, point: LoadPoint) -> dict[str, str]:

@@ -127,6 +127,21 @@ class LoadResult(BaseModel):
     histogram: LatencyHistogram | None = None
     dropped_iterations: int = 0
     cpu_seconds: float | None = None  # the load tool's own CPU time
+    # With several load hosts: when this host's load began (Unix time on orch's clock),
+    # how long its tool ran from then, and on how many CPUs; the merged result instead
+    # says how far apart the hosts began and how much clock error that may hold.
+    started_at: float | None = None
+    wall_seconds: float | None = None
+    cpus: int | None = None
+    start_skew_seconds: float | None = None
+    clock_error_seconds: float | None = None
+
+    @property
+    def cpu_share(self) -> float | None:
+        """The share of its pinned CPUs the tool used while it ran (1.0 = all of them)."""
+        if self.cpu_seconds is None or not self.wall_seconds or not self.cpus:
+            return None
+        return self.cpu_seconds / (self.wall_seconds * self.cpus)
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
+from orchestrator.report.load_hosts import load_host_lines
 from orchestrator.report.servers_section import (
     outside_verdict_line,
     server_note_lines,
@@ -235,13 +236,16 @@ def render_markdown(
     out += ["", *_verdict_lines(record, cells, rows)]
     out += ["## System Specs", ""]
     out.append(_host_line("target", record.facts.target))
-    out.append(_host_line("load", record.facts.load))
+    loads = record.facts.load_hosts or {"load": record.facts.load}
+    for name, facts in loads.items():
+        out.append(_host_line("load" if len(loads) == 1 else f"load {name}", facts))
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)
     out += ["", "## Method", "", *_method_lines(record, rows), ""]
     out += verify_lines(record, cells)
     out += ["## Results", "", *_results_lines(record, rows)]
+    out += load_host_lines(record, cells, rows)
     if plots:
         out += ["## Plots", ""]
         out += [f"![{name}]({name})" for name in plots if name.endswith(".svg")]

@@ -16,7 +16,7 @@ from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell import CellKey
 from orchestrator.results.verification import Verification
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
 # The servers of runs recorded before the catalogue (no `servers` in run.json): the six
 # reference servers, in the order their tables listed them.
 LEGACY_ORDER = ("c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring")
@@ -31,10 +31,11 @@ class _Record(BaseModel):
 
 
 class RunFacts(_Record):
-    """Facts of the run's hosts by role."""
+    """Facts of the run's hosts by role (`load`: the first load host's)."""
 
     target: HostFacts
     load: HostFacts
+    load_hosts: dict[str, HostFacts] = {}  # every load host's, by name, when there are several
 
 
 class K6Provision(_Record):

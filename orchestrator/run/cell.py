@@ -18,6 +18,7 @@ from orchestrator.run.context import RunContext
 from orchestrator.run.cores import core_between
 from orchestrator.run.counters import Sample, cpu_between, nic_between, sample
 from orchestrator.run.descriptors import with_limit
+from orchestrator.run.load_pass import run_together
 from orchestrator.run.orphans import forget_server, record_server
 from orchestrator.run.plan import Cell
 from orchestrator.run.server_process import (
@@ -44,15 +45,22 @@ def _run_load(
     remote_dir: str,
     local_dir: Path,
     prefix: str,
-) -> tuple[LoadResult, LoadCpu | None]:
-    """One pass of the load tool, pinned; its raw output kept under `local_dir`."""
+) -> tuple[LoadResult, LoadCpu | None, list[LoadResult]]:
+    """One pass of the load tool, pinned; its raw output kept under `local_dir`. With
+    several load hosts, every one runs its share at once: the merged result, the load
+    CPU of them all and each host's result."""
+    if ctx.load_members:
+        split = run_together(ctx, ctx.load_members, cell, profile, remote_dir, local_dir, prefix)
+        return split.merged, split.cpu, split.by_host
     tool = ctx.tool
     point = cell.point
-    command = tool.command(ctx.url, profile, point, remote_dir, prefix)
+    cpus = ctx.inventory.first_load.cpus
+    load_dir = f"{ctx.deployed.load_workdir}/{remote_dir}"
+    command = tool.command(ctx.url, profile, point, load_dir, prefix)
     ran = ctx.load.run(
         with_limit(command.argv, ctx.load_nofile),
         env=command.env,
-        cpus=ctx.inventory.load.cpus,
+        cpus=cpus,
         timeout=profile.duration + LOAD_TIME_LIMIT_MARGIN,
         check=False,
     )
@@ -76,9 +84,9 @@ def _run_load(
         cpu = LoadCpu(
             cpu_seconds=ran.cpu_seconds,
             wall_seconds=ran.wall_seconds,
-            cpus=len(ctx.inventory.load.cpus),
+            cpus=len(cpus),
         )
-    return result, cpu
+    return result, cpu, []
 
 
 def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
@@ -124,17 +132,18 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         base["server_startup"] = find_startup_line(ctx.target.read_text(log_path))
         ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
         if warmup > 0:
-            _run_load(ctx, cell, ctx.profile.warmup_profile(), load_dir, cell_dir, WARMUP_PREFIX)
+            _run_load(ctx, cell, ctx.profile.warmup_profile(), remote_dir, cell_dir, WARMUP_PREFIX)
             check_alive(ctx, pid, log_path, "warm-up", None)
         cores = ctx.inventory.target.cpus
         before = sample(ctx.target, pid, cores, ctx.interface)
-        load, load_cpu = _run_load(ctx, cell, ctx.profile, load_dir, cell_dir, "")
+        load, load_cpu, by_host = _run_load(ctx, cell, ctx.profile, remote_dir, cell_dir, "")
         check_alive(ctx, pid, log_path, "load", load)
         after = sample(ctx.target, pid, cores, ctx.interface)
         exit_status = stop_server(ctx, server, pid)
         pid = None
         busy = core_between(before.cores, after.cores, cores, ctx.deployed.target_facts.clock_ticks)
         result = _measured(base, load, load_cpu, busy, before, after, ctx, exit_status, server)
+        result = result.model_copy(update={"load_by_host": by_host})
         if result.status != "ok":
             tail = log_tail(ctx.target, log_path)
             result = result.model_copy(update={"server_log_tail": tail})

@@ -4,7 +4,7 @@ tool and the run directory."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.deploy import DeployResult
@@ -14,6 +14,7 @@ from orchestrator.load.points import Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.verification import Verification
+from orchestrator.run.load_members import LoadMember
 
 
 @dataclass
@@ -34,6 +35,7 @@ class RunContext:
     verify: Callable[[RunContext, ServerSpec], Verification] | None = None
     allow_unverified: bool = False  # measure servers that failed verify anyway
     server_port: int | None = None  # the fixed port of the server at hand, if it has one
+    load_members: list[LoadMember] = field(default_factory=list)  # when the load is split
 
     def for_server(self, server: ServerSpec) -> RunContext:
         """This context for cells of `server` (its fixed port, when it has one)."""

@@ -15,7 +15,7 @@ from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
-from orchestrator.hosts.connect import close_hosts, open_hosts
+from orchestrator.hosts.connect import open_run_hosts
 from orchestrator.inventory import Inventory
 from orchestrator.load import wrk
 from orchestrator.load.k6 import K6
@@ -37,6 +37,8 @@ from orchestrator.results.verification import Verification
 from orchestrator.run.context import RunContext
 from orchestrator.run.counters import detect_interface
 from orchestrator.run.descriptors import raise_for_points
+from orchestrator.run.load_members import LoadMember, SplitTool, load_members
+from orchestrator.run.load_orphans import stop_load_orphans
 from orchestrator.run.orphans import stop_orphans
 from orchestrator.run.plan import Cell, build_plan
 from orchestrator.run.ports import port_in_use, wait_port_free
@@ -92,13 +94,28 @@ def _command_line() -> str:
 
 
 def _placement(inv: Inventory) -> str:
+    loads = ", ".join(f"CPU {m.cpus} on {m.host}" for m in inv.load_members)
+    several = f" on {len(inv.load_members)} load hosts" if inv.several_load_hosts else ""
     return (
-        f"Server pinned to CPU {inv.target.cpus} on {inv.target.host}, load tool pinned to "
-        f"CPU {inv.load.cpus} on {inv.load.host}."
+        f"Server pinned to CPU {inv.target.cpus} on {inv.target.host}, load tool{several} "
+        f"pinned to {loads}."
     )
 
 
+def _peer(inv: Inventory) -> str:
+    """Where the target's traffic goes: the first load host on another machine."""
+    for member in inv.load_members:
+        if not inv.same_machine(inv.target.host, member.host):
+            return inv.hosts[member.host].address
+    return inv.dial_address
+
+
 def _traffic_note(inv: Inventory, interface: str | None) -> str:
+    if inv.several_load_hosts and not inv.is_loopback:
+        return (
+            f"{len(inv.load_members)} load hosts: traffic crossed the target's interface "
+            f"{interface or 'unknown'}."
+        )
     if inv.is_loopback:
         return (
             f"Loopback mode: load and server share one machine; traffic crossed "
@@ -118,7 +135,7 @@ def choose_load_tool(
     return Wrk(
         path,
         f"{deployed.load_workdir}/{wrk.SCRIPT}",
-        threads=wrk.threads_for(inv.load.cpus),
+        threads=wrk.threads_for(inv.first_load.cpus),
         version=wrk.wrk_version(load, path),
         name=opts.load_tool,
         pipeline=opts.pipeline,
@@ -156,7 +173,13 @@ def new_record(
         orch_commit=orch_commit(),
         started_at=utc_now(),
         inventory=inv,
-        facts=RunFacts(target=deployed.target_facts, load=deployed.load_facts),
+        facts=RunFacts(
+            target=deployed.target_facts,
+            load=deployed.load_facts,
+            load_hosts={name: d.facts for name, d in deployed.load_hosts.items()}
+            if inv.several_load_hosts
+            else {},
+        ),
         tools=_tool_versions(deployed, load, inv),
         k6=K6Provision(path=deployed.k6_path, source=deployed.k6_source),
         load_tool=LoadToolRecord.model_validate(
@@ -185,13 +208,16 @@ def new_record(
 
 
 def _prepare(
-    inv: Inventory, opts: RunOptions, target: Host, load: Host, log: Log
-) -> tuple[DeployResult, LoadTool, int | None]:
-    """Deploy, pick the load tool, check the load host can hold the connections, and make
-    sure nothing else holds the servers' port."""
-    deployed = deploy(inv, target, load, opts.servers, log)
+    inv: Inventory, opts: RunOptions, target: Host, loads: Sequence[Host], log: Log
+) -> tuple[DeployResult, LoadTool, int | None, list[LoadMember]]:
+    """Deploy, pick the load tool, check the load hosts can hold the connections, and make
+    sure nothing else holds the servers' port. With several load hosts, each becomes a
+    member running its share (the tool then describes the split)."""
+    load = loads[0]
+    deployed = deploy(inv, target, loads, opts.servers, log)
     tool = choose_load_tool(inv, opts, load, deployed)
-    nofile = raise_for_points(load, opts.points)
+    members = load_members(inv, loads, deployed.load_hosts, tool, opts.points)
+    nofile = None if members else raise_for_points(load, opts.points)
     holder = wait_port_free(inv, target, load, 0)
     if holder is not None:
         raise UserError(
@@ -205,7 +231,7 @@ def _prepare(
                 f"servers.{server.name}.port: {port_in_use(inv, target, holder, port)}, and "
                 f"{server.name} can only listen there; stop that process"
             )
-    return deployed, tool, nofile
+    return deployed, SplitTool(tool, members) if members else tool, nofile, members
 
 
 class PlanKeeper:
@@ -286,17 +312,18 @@ def execute_run(
 ) -> RunDirectory:
     """Deploy, run every cell, write run.json and the cells; return the run directory."""
     with stop_on_signals():
-        target, load = open_hosts(inv, opts.accept_new_host_keys)
+        hosts = open_run_hosts(inv, opts.accept_new_host_keys)
+        target, load = hosts.target, hosts.load
         try:
             try:
-                deployed, tool, nofile = _prepare(inv, opts, target, load, log)
+                deployed, tool, nofile, members = _prepare(inv, opts, target, hosts.loads, log)
                 # A rate search plans each step as it goes.
                 cells = (
                     []
                     if opts.auto_rates
                     else build_plan(opts.servers, opts.points, opts.repetitions)
                 )
-                peer = inv.dial_address if inv.is_loopback else inv.load_host.address
+                peer = _peer(inv)
                 interface = inv.target.interface or detect_interface(target, peer)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(None, signal_name(stop)) from None
@@ -319,6 +346,7 @@ def execute_run(
                     load_nofile=nofile,
                     verify=keeper.verifier(log),
                     allow_unverified=opts.allow_unverified,
+                    load_members=members,
                 )
                 noted = keeper.noting(on_done)
                 if opts.auto_rates:
@@ -339,7 +367,7 @@ def execute_run(
                     _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
-            close_hosts(target, load)
+            hosts.close()
 
 
 def resume_run(
@@ -355,13 +383,15 @@ def resume_run(
         record = run_dir.read_run()
         inv = record.inventory
         run_dir.remove_stale_temporaries()
-        target, load = open_hosts(inv, opts.accept_new_host_keys)
+        hosts = open_run_hosts(inv, opts.accept_new_host_keys)
+        target, load = hosts.target, hosts.load
         try:
             stop_orphans(run_dir, target, cells, log)
+            stop_load_orphans(run_dir, {host.name: host for host in hosts.loads}, log)
             for cell in cells:
                 run_dir.clear_unfinished(cell.key)
             try:
-                deployed, tool, nofile = _prepare(inv, opts, target, load, log)
+                deployed, tool, nofile, members = _prepare(inv, opts, target, hosts.loads, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
             resumption = Resumption(
@@ -386,10 +416,11 @@ def resume_run(
                 interface=record.interface,
                 load_nofile=nofile,
                 allow_unverified=opts.allow_unverified,
+                load_members=members,
             )
             keeper = PlanKeeper(run_dir, record, tool)
             ctx.verify = keeper.verifier(log)
             _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:
-            close_hosts(target, load)
+            hosts.close()

@@ -16,6 +16,7 @@ from orchestrator.load.choice import (
     sweep_points,
 )
 from orchestrator.load.points import resolve_profile
+from orchestrator.load.split import check_points
 from orchestrator.run.execute import RunOptions
 from orchestrator.run.rate_search import START_RATE
 
@@ -84,6 +85,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
         points = [profile_point(tool, profile, request.rate, depth)]
         repetitions = request.repetitions or default_repetitions(profile_name)
+    check_points(inv, points)
     single = request.servers[0] if len(request.servers) == 1 else "custom"
     label = request.matrix or single
     return RunOptions(

@@ -86,6 +86,11 @@ class RunProgress:
             )
             if result.load_cpu is not None:
                 line += f", load CPU {result.load_cpu.share * 100:.0f}%"
+            if result.load_by_host and result.load.start_skew_seconds is not None:
+                line += (
+                    f" on {len(result.load_by_host)} load hosts (start skew "
+                    f"{result.load.start_skew_seconds * 1000:.1f} ms)"
+                )
             if result.load_bound:
                 line += " [yellow](load-bound)[/]"
             if result.failed_requests:

@@ -20,9 +20,10 @@ class HostLost(HostError):
 
 
 def check_hosts(ctx: RunContext) -> None:
-    """Raise HostLost unless both hosts answer a trivial command (an SSH host reconnects
+    """Raise HostLost unless every host answers a trivial command (an SSH host reconnects
     once if its connection dropped)."""
-    for host in dict.fromkeys((ctx.target, ctx.load)):
+    loads = [member.host for member in ctx.load_members] or [ctx.load]
+    for host in dict.fromkeys((ctx.target, *loads)):
         try:
             host.run(["true"], timeout=30)
         except HostError as exc:
