@@ -18,8 +18,8 @@ from orchestrator.load.split import describe_shares
 from orchestrator.report.compare import compare_runs
 from orchestrator.report.write import FORMATS, write_reports
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
-from orchestrator.run.execute import RunOptions, execute_run, resume_run
-from orchestrator.run.options import RunRequest, build_options
+from orchestrator.run.execute import execute_run, resume_run
+from orchestrator.run.options import RunOptions, RunRequest, build_options
 from orchestrator.run.progress import RunProgress
 from orchestrator.run.resume import plan_resumption
 from orchestrator.run.signals import RunInterrupted, RunStopped

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.catalogue.load import Catalogue
+from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
 from orchestrator.load.choice import (
@@ -15,15 +16,32 @@ from orchestrator.load.choice import (
     profile_point,
     sweep_points,
 )
-from orchestrator.load.points import resolve_profile
+from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
-from orchestrator.run.execute import RunOptions
 from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
 SWEEP_REPETITIONS = 20  # rounds of a sweep when none are asked for (README: precision)
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
+
+
+@dataclass
+class RunOptions:
+    """What the user asked `orch run` for."""
+
+    servers: list[ServerSpec]
+    profile: Profile
+    points: list[LoadPoint]
+    repetitions: int
+    baseline: str | None
+    out: Path
+    label: str
+    load_tool: str  # k6, wrk or wrk-pipelined
+    pipeline: int = 1  # the run's default wrk depth
+    accept_new_host_keys: bool = False
+    auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
+    allow_unverified: bool = False  # measure servers that failed verify (rows marked)
 
 
 @dataclass(frozen=True)

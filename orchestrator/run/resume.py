@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator.catalogue.load import load_catalogue, recorded_catalogue
 from orchestrator.errors import UserError
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
-from orchestrator.run.execute import RunOptions
+from orchestrator.run.options import RunOptions
 from orchestrator.run.plan import Cell
 
 
