@@ -206,3 +206,11 @@ def test_knees_and_whose_limit() -> None:
     assert knees["c-io_uring"].whose == "load tool"
     assert knees["zig-epoll"].failed_at is None and "no knee found" in knees["zig-epoll"].describe()
     assert not sustained(server[-1], 16000) and sustained(server[1], 4000)
+
+
+def test_a_point_is_named_in_plain_words() -> None:
+    assert LoadPoint(kind="closed", vus=1).describe() == "1 connection"
+    assert LoadPoint(kind="closed", vus=1000).describe() == "1,000 connections"
+    piped = LoadPoint(kind="closed", vus=10, pipeline=16)
+    assert piped.describe() == "10 connections, 16 pipelined"
+    assert LoadPoint(kind="open", vus=500, rate=4000).describe() == "4,000 req/s"

@@ -102,10 +102,15 @@ class LoadPoint(BaseModel):
         """The point in words: `ramp to 500 VUs`, `100 connections`, `4,000 req/s`."""
         text = {
             "ramp": f"ramp to {self.vus} VUs",
-            "closed": f"{self.vus} connections",
+            "closed": connections_text(self.vus),
             "open": f"{self.rate or 0:,} req/s",
         }[self.kind]
         return text + (f", {self.pipeline} pipelined" if self.pipeline > 1 else "")
+
+
+def connections_text(count: int) -> str:
+    """`1 connection`, `100 connections`."""
+    return f"{count:,} connection" + ("" if count == 1 else "s")
 
 
 def k6_duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import CommandResult, Host
-from orchestrator.load.points import LoadPoint, Profile
+from orchestrator.load.points import LoadPoint, Profile, connections_text
 from orchestrator.load.result import Latency, LatencyHistogram, LoadResult
 from orchestrator.load.tool import LoadCommand
 
@@ -212,6 +212,6 @@ class Wrk:
             f", {point.pipeline} requests pipelined per connection" if point.pipeline > 1 else ""
         )
         return (
-            f"closed loop: wrk, {point.vus} connections on {threads} "
+            f"closed loop: wrk, {connections_text(point.vus)} on {threads} "
             f"thread(s) for {wrk_seconds(profile)} s{depth}"
         )

@@ -12,7 +12,7 @@ from orchestrator.hosts.base import CommandResult, Host
 from orchestrator.inventory import Inventory
 from orchestrator.load import wrk
 from orchestrator.load.k6 import K6
-from orchestrator.load.points import LoadPoint, Profile
+from orchestrator.load.points import LoadPoint, Profile, connections_text
 from orchestrator.load.result import LoadResult
 from orchestrator.load.split import Share, host_point, shares, split_count
 from orchestrator.load.tool import LoadCommand, LoadTool
@@ -171,6 +171,7 @@ class SplitTool:
             f", {point.pipeline} requests pipelined per connection" if point.pipeline > 1 else ""
         )
         return (
-            f"closed loop: wrk, {point.vus} connections for {wrk.wrk_seconds(profile)} s{depth}, "
+            f"closed loop: wrk, {connections_text(point.vus)} for "
+            f"{wrk.wrk_seconds(profile)} s{depth}, "
             f"split across {len(self.members)} load hosts ({each}), started together"
         )
