@@ -4,12 +4,14 @@ detection, on synthetic results with known answers."""
 from __future__ import annotations
 
 import pytest
+from matplotlib.text import Annotation
 from record_helpers import make_cell
 
 from orchestrator.errors import UserError
 from orchestrator.load.choice import parse_list, sweep_points
 from orchestrator.load.points import PROFILES, LoadPoint
 from orchestrator.load.result import Latency, LoadResult
+from orchestrator.report.sweep_plots import rate_figure
 from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
 from orchestrator.results.knees import find_knees, sustained
@@ -210,7 +212,21 @@ def test_knees_and_whose_limit() -> None:
 
 def test_a_point_is_named_in_plain_words() -> None:
     assert LoadPoint(kind="closed", vus=1).describe() == "1 connection"
-    assert LoadPoint(kind="closed", vus=1000).describe() == "1,000 connections"
+    assert LoadPoint(kind="closed", vus=1000).describe() == "1000 connections"
     piped = LoadPoint(kind="closed", vus=10, pipeline=16)
     assert piped.describe() == "10 connections, 16 pipelined"
     assert LoadPoint(kind="open", vus=500, rate=4000).describe() == "4,000 req/s"
+
+
+def test_knees_at_one_rate_are_labelled_apart() -> None:
+    points = [LoadPoint(kind="open", vus=500, rate=r) for r in (2000, 4000, 8000)]
+    achieved: dict[int, float] = {2000: 2000, 4000: 4000, 8000: 7000}
+    cells = _rate_cells("c-epoll", achieved, 0.5, 99999)
+    cells += _rate_cells("c-io_uring", achieved, 0.5, 99999)
+    rows = build_rows(cells, None, [p.key for p in points])
+    knees = find_knees(cells, rows, points)
+    assert [k.sustained for k in knees] == [4000, 4000]
+    figure = rate_figure(rows, points, knees, "two knees at 4,000 req/s")
+    labels = {a.get_text(): a.xyann for a in figure.axes[0].texts if isinstance(a, Annotation)}
+    assert set(labels) == {"c-epoll knee 4,000", "c-io_uring knee 4,000"}
+    assert len(set(labels.values())) == 2  # stacked, not drawn over each other

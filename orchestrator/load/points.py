@@ -110,7 +110,7 @@ class LoadPoint(BaseModel):
 
 def connections_text(count: int) -> str:
     """`1 connection`, `100 connections`."""
-    return f"{count:,} connection" + ("" if count == 1 else "s")
+    return f"{count} connection" + ("" if count == 1 else "s")
 
 
 def k6_duration(seconds: float) -> str:

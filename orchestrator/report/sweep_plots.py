@@ -210,6 +210,7 @@ def rate_figure(
     fig = Figure(figsize=(8, 4.6), layout="constrained")
     ax = fig.add_subplot()
     by_rate = sorted((p for p in points if p.rate), key=lambda p: p.rate or 0)
+    knees_marked: dict[int, int] = {}  # rate -> labels already there (stacked, not overlaid)
     for server, series in _series(rows, by_rate).items():
         xs = [p.rate or 0 for p, r in zip(by_rate, series, strict=True) if r and r.latency_p99_ms]
         ys = [r.latency_p99_ms.value for r in series if r and r.latency_p99_ms]
@@ -227,11 +228,13 @@ def rate_figure(
         knee = next((k for k in knees if k.server == server and k.sustained), None)
         if knee is not None and knee.sustained in xs:
             y = ys[xs.index(knee.sustained)]
+            stacked = knees_marked.get(knee.sustained, 0)
+            knees_marked[knee.sustained] = stacked + 1
             ax.annotate(
-                f"knee {knee.sustained:,}",
+                f"{server} knee {knee.sustained:,}",
                 (knee.sustained, y),
                 textcoords="offset points",
-                xytext=(0, 10),
+                xytext=(0, 10 + 11 * stacked),
                 ha="center",
                 fontsize=7,
                 color=_colour(first),
