@@ -20,6 +20,7 @@ import pytest
 
 from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.ssh import SshHost
+from orchestrator.hosts.ssh_connection import reason
 from orchestrator.hosts.ssh_scripts import (
     PID_MARK,
     background_script,
@@ -374,3 +375,10 @@ def test_an_ssh_config_file_can_be_given_and_the_inventory_still_wins(tmp_path: 
     assert (settings.hostname, settings.user, settings.port) == ("192.0.2.7", "alice", 22)
     with pytest.raises(UserError, match="cannot read SSH config"):
         fabric_config(tmp_path / "absent")
+
+
+def test_a_vanished_connection_is_said_in_words() -> None:
+    # paramiko raises a bare EOFError when the transport dies under a new channel.
+    assert reason(EOFError()) == "the connection closed (sshd gone or the network cut)"
+    assert reason(ConnectionRefusedError(111, "Connection refused")) == "Connection refused"
+    assert reason(TimeoutError()) == "TimeoutError"

@@ -328,5 +328,7 @@ def reason(exc: BaseException) -> str:
         if exc.errno == errno.EHOSTUNREACH:
             return "no route to host"
         return exc.strerror
+    if isinstance(exc, EOFError):  # paramiko's word for a transport that went away
+        return "the connection closed (sshd gone or the network cut)"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
