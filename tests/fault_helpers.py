@@ -152,13 +152,21 @@ def netns_inode(name: str) -> int:
 
 
 def count_left(
-    test: str, hosts: dict[str, int | None], workdirs: Sequence[Path], settle: float = 5.0
+    test: str,
+    hosts: dict[str, int | None],
+    workdirs: Sequence[Path],
+    settle: float = 5.0,
+    also: Callable[[int | None], int] | None = None,
 ) -> dict[str, int]:
-    """How many orch processes are left on each host (`name -> netns`, None: any), after
-    giving signals up to `settle` s to land; printed and recorded for the closing note."""
+    """How many orch processes are left on each host (`name -> netns`, None: any), plus
+    what `also` counts there, after giving signals up to `settle` s to land; printed and
+    recorded for the closing note."""
     deadline = time.monotonic() + settle
     while True:
-        counts = {host: len(orch_processes(workdirs, ns)) for host, ns in hosts.items()}
+        counts = {
+            host: len(orch_processes(workdirs, ns)) + (also(ns) if also else 0)
+            for host, ns in hosts.items()
+        }
         if not any(counts.values()) or time.monotonic() >= deadline:
             break
         time.sleep(0.1)

@@ -4,16 +4,14 @@ samples, each host's own share by the processes each ran, and what was left runn
 from __future__ import annotations
 
 import csv
-import json
 import os
-import time
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fault_helpers import LEFTOVERS_FILE, Proc, orch_processes, processes
+from fault_helpers import Proc, count_left, orch_processes, processes
 
 AGENT = "orch-load-agent.py"
 PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
@@ -88,20 +86,7 @@ def count_load_left(
 ) -> dict[str, int]:
     """Servers, load tools and load agents left on each host (`name -> netns`), after up
     to `settle` s for signals to land; recorded like fault_helpers.count_left."""
-    deadline = time.monotonic() + settle
-    while True:
-        counts = {
-            host: len(orch_processes(workdirs, ns)) + len(agents_in(ns))
-            for host, ns in hosts.items()
-        }
-        if not any(counts.values()) or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    print(f"processes left after {test}: {counts}")
-    if LEFTOVERS_FILE:
-        with open(LEFTOVERS_FILE, "a", encoding="utf-8") as file:
-            file.write(json.dumps({"test": test, "left": counts}) + "\n")
-    return counts
+    return count_left(test, hosts, workdirs, settle, also=lambda ns: len(agents_in(ns)))
 
 
 def kept_samples(workdir: Path, run_id: str, cell: str, host: str) -> Path:
