@@ -86,7 +86,11 @@ def run(
     matrix: MatrixOption = None,
     server: ServerOption = None,
     profile: Annotated[
-        str | None, typer.Option(help=f"Load profile: {', '.join(PROFILES)} (default seed).")
+        str | None,
+        typer.Option(
+            help=f"Load profile: {', '.join(PROFILES)} (default seed; a sweep: sweep-short "
+            "with wrk, sweep with k6)."
+        ),
     ] = None,
     duration: Annotated[
         str | None, typer.Option(help="Stretch the profile to this total duration, e.g. 30s.")
@@ -96,7 +100,11 @@ def run(
     ] = None,
     repetitions: Annotated[
         int | None,
-        typer.Option(min=1, help="Measurements per server (default: 3 for seed, else 1)."),
+        typer.Option(
+            min=1,
+            help="Rounds: measurements per server and point (default: 3 for seed; a sweep: "
+            "80 with sweep-short, 20 with sweep, 2 per rate with --rates auto; else 1).",
+        ),
     ] = None,
     warmup: Annotated[
         str | None,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from orch_helpers import orch, write_loopback_inventory
 
+from orchestrator.load.wrk import parse_wrk_output
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.run.rate_search import nice_rate, staircase
 
@@ -17,21 +18,22 @@ SERVERS = ("--server", "c-epoll", "--server", "c-io_uring")
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(
-    ("tool", "points", "keys"),
+    ("tool", "points", "keys", "warmup"),
     [
-        ("wrk", ("--connections", "4,32"), ["c4", "c32"]),
-        ("k6", ("--rates", "500,1000"), ["r500", "r1000"]),
+        # wrk takes whole seconds: its quarter-second warm-up is cut short by SIGINT.
+        ("wrk", ("--connections", "4,32"), ["c4", "c32"], "0.3s"),
+        ("k6", ("--rates", "500,1000"), ["r500", "r1000"], "1s"),
     ],
 )
 def test_two_points_two_servers(
-    tmp_path: Path, tool: str, points: tuple[str, str], keys: list[str]
+    tmp_path: Path, tool: str, points: tuple[str, str], keys: list[str], warmup: str
 ) -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.fail("loopback mode needs two cores: one for the server, one for the load")
     inventory = write_loopback_inventory(tmp_path)
     done = orch(
         "run", "-i", str(inventory), *SERVERS, "--load-tool", tool, *points,
-        "--duration", "2s", "--warmup", "1s", "--repetitions", "2",
+        "--duration", "2s", "--warmup", warmup, "--repetitions", "2",
         "--out", str(tmp_path / "runs"), timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
@@ -59,6 +61,10 @@ def test_two_points_two_servers(
         csv_lines = (path / "histograms.csv").read_text(encoding="utf-8").splitlines()
         assert csv_lines[0] == "server,point,repetition,host,latency_us,count"
         assert len(csv_lines) > 8
+        for cell in cells:
+            warm = path / "cells" / cell.server / cell.point / str(cell.repetition)
+            summary = parse_wrk_output((warm / "warmup-wrk-output.txt").read_text("utf-8"))
+            assert summary.requests > 0 and 0.2 < summary.duration_seconds < 0.6, summary
     else:
         assert (path / "rate-p99.svg").is_file()
         assert "Knees of the rate sweep:" in report

@@ -3,11 +3,15 @@ detection, on synthetic results with known answers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from matplotlib.text import Annotation
 from record_helpers import make_cell
 
+from orchestrator.catalogue.load import load_catalogue
 from orchestrator.errors import UserError
+from orchestrator.inventory import load_inventory
 from orchestrator.load.choice import parse_list, sweep_points
 from orchestrator.load.points import PROFILES, LoadPoint
 from orchestrator.load.result import Latency, LoadResult
@@ -17,8 +21,10 @@ from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
 from orchestrator.results.knees import find_knees, sustained
 from orchestrator.results.stats import Estimate
 from orchestrator.results.verdict import PointVerdict, point_verdicts, sentence, side_of
+from orchestrator.run.options import RunRequest, build_options
 
 SWEEP = PROFILES["sweep"]
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_point_lists_parse_in_order() -> None:
@@ -53,6 +59,34 @@ def test_points_are_the_cross_product() -> None:
     ceilings = sweep_points("k6", SWEEP, [50, 100], [2000], None)
     assert [(p.rate, p.vus) for p in ceilings] == [(2000, 50), (2000, 100)]
     assert [p.pipeline for p in sweep_points("wrk-pipelined", SWEEP, [10], None, None)] == [16]
+
+
+@pytest.mark.parametrize(
+    ("tool", "extra", "profile", "seconds", "warmup", "rounds"),
+    [
+        ("wrk", {"connections": "10,100"}, "sweep-short", 1.0, 0.25, 80),
+        ("wrk-pipelined", {"connections": "10"}, "sweep-short", 1.0, 0.25, 80),
+        ("k6", {"connections": "10,100"}, "sweep", 5.0, 1.0, 20),
+        ("k6", {"rates": "2000,4000"}, "sweep", 5.0, 1.0, 20),
+        ("k6", {"rates": "auto"}, "sweep", 5.0, 1.0, 2),
+        ("wrk", {"connections": "10", "profile": "sweep"}, "sweep", 5.0, 1.0, 20),
+        ("wrk", {"connections": "10", "repetitions": 7}, "sweep-short", 1.0, 0.25, 7),
+        ("wrk", {"connections": "10", "profile": "quick"}, "quick", 18.0, 2.0, 20),
+        ("wrk", {}, "seed", 90.0, 5.0, 3),
+    ],
+)
+def test_sweep_defaults_follow_the_load_tool(
+    tool: str, extra: dict[str, object], profile: str, seconds: float, warmup: float, rounds: int
+) -> None:
+    """wrk sweeps take short cells in many rounds, k6 sweeps 5 s cells (its VUs start in
+    seconds), `--rates auto` its own rounds; a named profile or --repetitions wins."""
+    inv = load_inventory(REPO / "hosts.yaml")
+    request = RunRequest(matrix="c", load_tool=tool, **extra)  # type: ignore[arg-type]
+    options = build_options(inv, load_catalogue(inv), request)
+    assert options.profile.name == profile
+    assert options.profile.duration == seconds
+    assert options.profile.warmup_seconds == warmup
+    assert options.repetitions == rounds
 
 
 def test_tool_limits_of_a_sweep() -> None:

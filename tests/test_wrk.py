@@ -96,6 +96,31 @@ def test_durations_round_up_and_connections_cover_threads() -> None:
     assert threads_for([1, 2, 3], connections=2) == 2
 
 
+def test_a_fractional_duration_is_cut_short_by_sigint() -> None:
+    """wrk takes whole seconds: a quarter-second warm-up runs `-d 1s` under coreutils
+    timeout, which interrupts it at 0.25 s (wrk then reports what it measured, exit 0)."""
+    c100 = LoadPoint(kind="closed", vus=100)
+    warmup = PROFILES["sweep-short"].warmup_profile()
+    argv = wrk_command("wrk", "s.lua", "http://h/", warmup, c100, 1)
+    assert argv[:4] == ["timeout", "--preserve-status", "--signal=INT", "0.25s"]
+    assert argv[4:] == [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        "100",
+        "--duration",
+        "1s",
+        "--script",
+        "s.lua",
+        "http://h/",
+    ]
+    whole = wrk_command("wrk", "s.lua", "http://h/", PROFILES["sweep-short"], c100, 1)
+    assert whole[0] == "wrk" and "1s" in whole
+    assert "for 0.25 s" in Wrk("wrk", "s.lua").model(warmup, c100)
+    assert "for 1 s" in Wrk("wrk", "s.lua").model(PROFILES["sweep-short"], c100)
+
+
 def test_open_model_needs_k6() -> None:
     rate = LoadPoint(kind="open", vus=20, rate=100)
     with pytest.raises(UserError, match="--rate: wrk has no open model"):

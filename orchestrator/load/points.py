@@ -34,6 +34,7 @@ class Profile(BaseModel):
     name: str
     stages: tuple[Stage, ...] = Field(min_length=1)
     warmup: float | None = None  # seconds of unmeasured load before each cell; None: default
+    rounds: int | None = None  # a sweep's rounds when --repetitions is not given
 
     @property
     def warmup_seconds(self) -> float:
@@ -142,10 +143,14 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(name="quick", stages=_stages((2, 250), (2, 500), (12, 500), (2, 100))),
     "smoke": Profile(name="smoke", stages=_stages((1, 20), (3, 20))),
-    # Sweeps: each load point held for 5 s after a 1 s warm-up; 500 VUs bound an open model.
+    # Sweeps: each load point held for a while after a warm-up; 500 VUs bound an open model.
     # Short cells in many rounds beat long cells in few on a shared machine: its speed
-    # drifts over minutes, and only the two cells of a pair, back to back, share a drift.
-    "sweep": Profile(name="sweep", stages=_stages((5, 500)), warmup=1.0),
+    # drifts from second to second, and only the two cells of a pair, back to back, share
+    # a drift; how far two such cells differ hardly depends on their length (README).
+    # k6 needs its seconds (VUs to start, and a low rate's CPU counted in 10 ms ticks);
+    # wrk starts in milliseconds and is cut short for a quarter-second warm-up.
+    "sweep": Profile(name="sweep", stages=_stages((5, 500)), warmup=1.0, rounds=20),
+    "sweep-short": Profile(name="sweep-short", stages=_stages((1, 500)), warmup=0.25, rounds=80),
 }
 
 
@@ -194,9 +199,9 @@ def resolve_profile(
         )
     if rate is not None and rate < 1:
         raise UserError(f"--rate: must be at least 1 request per second, got {rate}")
-    warmup_seconds = None if warmup is None else parse_duration(warmup, "--warmup", True)
+    warmup_seconds = profile.warmup if warmup is None else parse_duration(warmup, "--warmup", True)
     custom = duration is not None or vus is not None
     label = f"{name}*" if custom else name
     if rate is not None:
         label += f"@{rate}/s"
-    return Profile(name=label, stages=stages, warmup=warmup_seconds)
+    return Profile(name=label, stages=stages, warmup=warmup_seconds, rounds=profile.rounds)

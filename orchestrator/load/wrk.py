@@ -2,8 +2,11 @@
 prints.
 
 wrk keeps a fixed number of connections busy for a fixed time (a closed loop): a point's
-`vus` are its connections, the profile's total duration its run time (whole seconds: wrk
-accepts no less), with one thread per load CPU (never more threads than connections).
+`vus` are its connections, the profile's total duration its run time, with one thread per
+load CPU (never more threads than connections). wrk takes whole seconds only: a shorter or
+fractional duration (a sweep's quarter-second warm-up) runs under coreutils `timeout`,
+which sends wrk the SIGINT that ends it early; wrk then stops its threads, reports what it
+measured in that time and exits 0.
 `wrk/orch.lua` pipelines requests when given a depth and prints one `ORCH_WRK_JSON {...}`
 line from wrk's done() hook.
 """
@@ -64,6 +67,16 @@ def wrk_seconds(profile: Profile) -> int:
     return max(1, math.ceil(profile.duration - 1e-9))
 
 
+def cut_short(profile: Profile) -> bool:
+    """Whether wrk's whole seconds overshoot the profile, so SIGINT must end it on time."""
+    return wrk_seconds(profile) - profile.duration > 1e-9
+
+
+def seconds_text(profile: Profile) -> str:
+    """The profile's duration as the load model reports it, e.g. `5` or `0.25`."""
+    return f"{profile.duration:g}" if cut_short(profile) else str(wrk_seconds(profile))
+
+
 def threads_for(cpus: Sequence[int], connections: int | None = None) -> int:
     """One wrk thread per load CPU, but no more threads than connections."""
     threads = max(1, len(cpus))
@@ -88,7 +101,13 @@ def wrk_command(
         script,
         url,
     ]
-    return [*argv, "--", str(point.pipeline)] if point.pipeline > 1 else argv
+    if point.pipeline > 1:
+        argv += ["--", str(point.pipeline)]
+    if cut_short(profile):
+        # --preserve-status: wrk's own exit status (0), not timeout's 124.
+        timer = ["timeout", "--preserve-status", "--signal=INT", f"{profile.duration:g}s"]
+        argv = [*timer, *argv]
+    return argv
 
 
 def _number(data: dict[str, Any], key: str, source: str) -> float:
@@ -213,5 +232,5 @@ class Wrk:
         )
         return (
             f"closed loop: wrk, {connections_text(point.vus)} on {threads} "
-            f"thread(s) for {wrk_seconds(profile)} s{depth}"
+            f"thread(s) for {seconds_text(profile)} s{depth}"
         )

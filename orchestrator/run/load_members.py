@@ -172,6 +172,6 @@ class SplitTool:
         )
         return (
             f"closed loop: wrk, {connections_text(point.vus)} for "
-            f"{wrk.wrk_seconds(profile)} s{depth}, "
+            f"{wrk.seconds_text(profile)} s{depth}, "
             f"split across {len(self.members)} load hosts ({each}), started together"
         )

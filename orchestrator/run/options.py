@@ -21,8 +21,9 @@ from orchestrator.load.split import check_points
 from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
-SWEEP_PROFILE = "sweep"  # the profile of a run over load points when none is named
-SWEEP_REPETITIONS = 20  # rounds of a sweep when none are asked for (README: precision)
+SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
+SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (README: precision)
+SWEEP_REPETITIONS = 20  # rounds of a sweep when neither its profile nor the user say
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
 
@@ -71,6 +72,12 @@ def default_repetitions(profile_name: str) -> int:
     return 3 if profile_name == "seed" else 1
 
 
+def sweep_profile(tool: str) -> str:
+    """The profile of a sweep when none is named: short cells for wrk, whose passes start
+    in milliseconds; k6 needs seconds (its VUs start, a low rate's CPU ticks add up)."""
+    return SHORT_SWEEP_PROFILE if tool.startswith("wrk") else SWEEP_PROFILE
+
+
 def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> RunOptions:
     """The run `request` asks for, checked against the catalogue and the inventory."""
     servers = catalogue.select(request.matrix, request.servers)
@@ -89,7 +96,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
     if auto and tool != "k6":
         raise UserError("--rates: wrk has no open model; use --load-tool k6 for arrival rates")
     sweeping = bool(connections or rates or auto or (pipelines and len(pipelines) > 1))
-    profile_name = request.profile or (SWEEP_PROFILE if sweeping else "seed")
+    profile_name = request.profile or (sweep_profile(tool) if sweeping else "seed")
     profile = resolve_profile(
         profile_name, request.duration, request.vus, request.warmup, request.rate
     )
@@ -97,7 +104,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         first = [START_RATE] if auto else None  # a rate search adds its points as it goes
         points = sweep_points(tool, profile, connections, rates or first, pipelines)
         depth = max(point.pipeline for point in points)
-        default = AUTO_RATE_REPETITIONS if auto else SWEEP_REPETITIONS
+        default = AUTO_RATE_REPETITIONS if auto else (profile.rounds or SWEEP_REPETITIONS)
         repetitions = request.repetitions or default
     else:
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
