@@ -91,6 +91,11 @@ BAD_SWEEPS = [
         "--pipeline: k6 does not pipeline requests; use --load-tool wrk",
     ),
     (
+        ("--load-tool", "k6", "--connections", "10", "--profile", "sweep-short"),
+        "--warmup: k6 holds a load point for at least 1 s, and profile sweep-short asks "
+        "0.25 s (give 1s or more, or use wrk)",
+    ),
+    (
         ("--rate", "100", "--rates", "200"),
         "--rate: give one rate with --rate or a list with --rates, not both",
     ),

@@ -89,6 +89,29 @@ def test_sweep_defaults_follow_the_load_tool(
     assert options.repetitions == rounds
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"profile": "sweep-short"}, "--warmup: k6 holds a load point for at least 1 s, and "
+         "profile sweep-short asks 0.25 s (give 1s or more, or use wrk)"),
+        ({"warmup": "0.5s"}, "--warmup: k6 holds a load point for at least 1 s, and profile "
+         "sweep asks 0.5 s (give 1s or more, or use wrk)"),
+        ({"duration": "800ms", "warmup": "0"}, "--duration: k6 holds a load point for at "
+         "least 1 s, and profile sweep* asks 0.8 s"),
+    ],
+)  # fmt: skip
+def test_k6_passes_shorter_than_a_second_are_refused(extra: dict[str, str], message: str) -> None:
+    """k6's constant-VU and arrival-rate executors refuse less than 1 s in every cell:
+    orch says so before anything runs (a warm-up of 0 is none, and fine)."""
+    inv = load_inventory(REPO / "hosts.yaml")
+    request = RunRequest(matrix="c", load_tool="k6", connections="10", **extra)  # type: ignore[arg-type]
+    with pytest.raises(UserError) as refused:
+        build_options(inv, load_catalogue(inv), request)
+    assert str(refused.value).startswith(message)
+    fine = RunRequest(matrix="c", load_tool="k6", connections="10", duration="1s", warmup="0")
+    assert build_options(inv, load_catalogue(inv), fine).profile.duration == 1.0
+
+
 def test_tool_limits_of_a_sweep() -> None:
     with pytest.raises(UserError, match="--rates: wrk has no open model"):
         sweep_points("wrk", SWEEP, None, [1000], None)
