@@ -29,6 +29,19 @@ def check_combination(name: str, pipeline: int | None, rate: int | None) -> int:
     return pipeline or 1
 
 
+def check_k6_seconds(tool: str, profile: Profile, points: Sequence[LoadPoint]) -> None:
+    """Refuse a pass k6 would refuse in every cell: its constant-VU and arrival-rate
+    executors hold a point for at least 1 s (a warm-up of 0 means none, and is fine)."""
+    if tool != "k6" or all(point.kind == "ramp" for point in points):
+        return
+    for option, seconds in (("--duration", profile.duration), ("--warmup", profile.warmup_seconds)):
+        if 0 < seconds < 1:
+            raise UserError(
+                f"{option}: k6 holds a load point for at least 1 s, and profile "
+                f"{profile.name} asks {seconds:g} s (give 1s or more, or use wrk)"
+            )
+
+
 def parse_list(text: str, option: str) -> list[int]:
     """`1,10,100` as whole numbers of at least 1, in the order given, each once."""
     parts = [part.strip() for part in text.split(",")]

@@ -12,6 +12,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.load.choice import (
     AUTO,
     check_combination,
+    check_k6_seconds,
     parse_list,
     profile_point,
     sweep_points,
@@ -128,19 +129,6 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
     )
-
-
-def check_k6_seconds(tool: str, profile: Profile, points: list[LoadPoint]) -> None:
-    """Refuse a pass k6 would refuse in every cell: its constant-VU and arrival-rate
-    executors hold a point for at least 1 s (a warm-up of 0 means none, and is fine)."""
-    if tool != "k6" or all(point.kind == "ramp" for point in points):
-        return
-    for option, seconds in (("--duration", profile.duration), ("--warmup", profile.warmup_seconds)):
-        if 0 < seconds < 1:
-            raise UserError(
-                f"{option}: k6 holds a load point for at least 1 s, and profile "
-                f"{profile.name} asks {seconds:g} s (give 1s or more, or use wrk)"
-            )
 
 
 def _listed(text: str | None, option: str) -> list[int] | None:
