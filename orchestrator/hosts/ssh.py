@@ -123,11 +123,7 @@ class SshHost(Host):
         is returned, still open, only when `timeout` passed first. On an exception (Ctrl-C)
         a `killable` command (a `run_script`) is killed by the PID it printed.
         """
-        link = self.link
-        try:
-            channel = open_command(link.transport(), command, link.settings.connect_timeout)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise HostError(f"{self.describe()}: cannot start a command: {reason(exc)}") from None
+        channel = self._open(command)
         out, err = bytearray(), bytearray()
         try:
             ended, code = collect(channel, timeout, out, err)
@@ -143,6 +139,22 @@ class SshHost(Host):
             return None, stdout, stderr, channel
         channel.close()
         return code, stdout, stderr, None
+
+    def _open(self, command: str) -> paramiko.Channel:
+        """A channel running `command`. A session that died a moment ago can still look
+        alive until paramiko's reader sees the end; opening on it fails with the
+        transport dead, before the command started, so that is retried once on a new
+        connection (a live transport refusing the channel is not)."""
+        link = self.link
+        retry = True
+        while True:
+            try:
+                return open_command(link.transport(), command, link.settings.connect_timeout)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if not retry or link.connected(settle=0.0):
+                    message = f"{self.describe()}: cannot start a command: {reason(exc)}"
+                    raise HostError(message) from None
+                retry = False
 
     def _kill_wrapper(self, stdout_so_far: str, channel: paramiko.Channel) -> None:
         """Kill a running `run_script` command's process group by the PID it printed."""
