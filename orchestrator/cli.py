@@ -13,9 +13,10 @@ from rich.markup import escape
 
 from orchestrator import commands
 from orchestrator.errors import HostError, UserError
-from orchestrator.lab.cli import lab_app
+from orchestrator.lab.app import lab_app
 from orchestrator.load.choice import LOAD_TOOL_NAMES
 from orchestrator.load.points import PROFILES
+from orchestrator.log import fail_line
 from orchestrator.report.write import FORMATS
 from orchestrator.run.options import DEFAULT_BASELINE, RunRequest, refuse_with_resume
 from orchestrator.run.signals import Interrupted
@@ -247,22 +248,17 @@ def list_runs(
         _say(line)
 
 
-def _fail_line(message: str) -> None:
-    # Plain print: rich would wrap the one-line message at the terminal width.
-    print(f"orch: {message}", file=sys.stderr, flush=True)
-
-
 def main() -> None:
     """Entry point: user errors become one line and exit status 2, never a traceback."""
     try:
         app()  # standalone: click itself reports usage errors with exit status 2
     except UserError as exc:
-        _fail_line(f"error: {exc}")
+        fail_line(f"error: {exc}")
         sys.exit(exc.exit_code)
     except HostError as exc:
-        _fail_line(f"error: {exc}")
+        fail_line(f"error: {exc}")
         sys.exit(1)
     except (KeyboardInterrupt, Interrupted) as exc:
         name = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
-        _fail_line(f"interrupted by {name}")
+        fail_line(f"interrupted by {name}")
         sys.exit(128 + signal.Signals[name].value)

@@ -3,28 +3,27 @@ the options, calls one of these and prints what it returns."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.catalogue.load import load_catalogue
+from orchestrator.catalogue.read import load_catalogue
 from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.connect import open_run_hosts
 from orchestrator.inventory import describe_inventory, load_inventory
 from orchestrator.load.split import describe_shares
+from orchestrator.log import Log, fail_line
 from orchestrator.report.compare import compare_runs
 from orchestrator.report.write import FORMATS, write_reports
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.execute import execute_run, resume_run
 from orchestrator.run.options import RunOptions, RunRequest, build_options
 from orchestrator.run.progress import RunProgress
-from orchestrator.run.resume import plan_resumption
+from orchestrator.run.resume import plan_resume
 from orchestrator.run.signals import RunInterrupted, RunStopped
 
-Say = Callable[[str], None]
 AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time estimate
 
 
@@ -39,7 +38,7 @@ def check_inventory(inventory: Path) -> list[str]:
 
 
 def deploy_servers(
-    inventory: Path, matrix: str | None, servers: list[str], accept_keys: bool, say: Say
+    inventory: Path, matrix: str | None, servers: list[str], accept_keys: bool, say: Log
 ) -> int:
     """Sync and build on the target, provision the load hosts; exit status 1 when a build
     failed."""
@@ -68,12 +67,7 @@ def deploy_servers(
     return 1 if result.build_failures or result.servers.unavailable else 0
 
 
-def _fail_line(message: str) -> None:
-    # Plain print: rich would wrap the one-line message at the terminal width.
-    print(f"orch: {message}", file=sys.stderr, flush=True)
-
-
-def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: Say) -> int:
+def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: Log) -> int:
     """`orch run`: measure every cell, then print and save the report; the exit status."""
     inv = load_inventory(inventory)
     opts = build_options(inv, load_catalogue(inv, inventory), request)
@@ -101,10 +95,10 @@ def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: S
 
 
 def resume_benchmark(
-    path: Path, baseline: str | None, accept_keys: bool, console: Console, say: Say
+    path: Path, baseline: str | None, accept_keys: bool, console: Console, say: Log
 ) -> int:
     """`orch run --resume`: measure the cells a run lacks, then report; the exit status."""
-    plan = plan_resumption(path, accept_keys)
+    plan = plan_resume(path, accept_keys)
     opts = plan.options
     if baseline is not None:
         opts.baseline = baseline
@@ -139,17 +133,17 @@ def _measure_and_report(
             run_dir = measure(progress)
     except RunInterrupted as stop:
         if stop.run_dir is None:
-            _fail_line(f"interrupted by {stop.signal_name} before any cell ran")
+            fail_line(f"interrupted by {stop.signal_name} before any cell ran")
             return stop.exit_code
         write_reports(stop.run_dir, baseline=opts.baseline)
-        _fail_line(
+        fail_line(
             f"interrupted by {stop.signal_name}; measured cells kept in {stop.run_dir.path} "
             f"(finish with: orch run --resume {stop.run_dir.path})"
         )
         return stop.exit_code
     except RunStopped as stop:
         write_reports(stop.run_dir, baseline=opts.baseline)
-        _fail_line(
+        fail_line(
             f"run stopped: {stop.reason}; measured cells kept in {stop.run_dir.path} "
             f"(finish with: orch run --resume {stop.run_dir.path})"
         )
@@ -163,13 +157,13 @@ def _measure_and_report(
     skipped = [cell for cell in cells if cell.status == "skipped"]
     if skipped:
         servers = ", ".join(dict.fromkeys(cell.server for cell in skipped))
-        _fail_line(
+        fail_line(
             f"{len(skipped)} of {len(cells)} cells not measured: {servers} failed verify (see "
             "Verify in the report; --allow-unverified measures them anyway)"
         )
     if failed:
         names = ", ".join(record.cell_label(cell.key) for cell in failed)
-        _fail_line(
+        fail_line(
             f"{len(failed)} of {len(cells)} cells failed: {names} (see Failed cells in the report)"
         )
     return 1 if failed or skipped else 0

@@ -10,7 +10,7 @@ from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import PROFILES, LoadPoint, Profile
 from orchestrator.load.result import Latency, LoadResult
-from orchestrator.results.cell import CellKey, CellResult
+from orchestrator.results.cell_result import CellKey, CellResult
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.results.rundir import RunDirectory
 

@@ -10,7 +10,7 @@ import pytest
 from orch_helpers import REPO, orch
 
 from orchestrator.catalogue.entry import ServerEntry, fill
-from orchestrator.catalogue.load import load_catalogue, read_catalogue_file
+from orchestrator.catalogue.read import load_catalogue, read_catalogue_file
 from orchestrator.errors import UserError
 
 SHIPPED = REPO / "servers.yaml"

@@ -14,10 +14,10 @@ from orchestrator.errors import UserError
 from orchestrator.hosts.base import describe_exit
 from orchestrator.load.points import LoadPoint, resolve_profile
 from orchestrator.report.markdown import render_markdown
-from orchestrator.results.cell import CellKey, CellResult
+from orchestrator.results.cell_result import CellKey, CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory
-from orchestrator.run.resume import plan_resumption
+from orchestrator.run.resume import plan_resume
 
 PLAN = ("c-epoll/1", "c-io_uring/1", "c-io_uring/2", "c-epoll/2")
 PIPELINED = LoadPoint(kind="closed", vus=20, pipeline=16)
@@ -92,7 +92,7 @@ def test_resume_plan_takes_everything_from_run_json(tmp_path: Path) -> None:
     run_dir = _run_dir(tmp_path)
     run_dir.write_cell(_at_point(_cell("c-epoll/1")))
     run_dir.write_cell(_at_point(_cell("c-io_uring/2", status="failed")))
-    plan = plan_resumption(run_dir.path)
+    plan = plan_resume(run_dir.path)
     missing = [c.key.label(with_point=False) for c in plan.missing]
     assert missing == ["c-io_uring/1", "c-epoll/2"]  # failed cells stay
     assert [s.name for s in plan.options.servers] == ["c-epoll", "c-io_uring"]
@@ -107,7 +107,7 @@ def test_resume_plan_takes_everything_from_run_json(tmp_path: Path) -> None:
     for key in ("c-io_uring/1", "c-epoll/2"):
         run_dir.write_cell(_at_point(_cell(key)))
     with pytest.raises(UserError) as caught:
-        plan_resumption(run_dir.path)
+        plan_resume(run_dir.path)
     assert str(caught.value) == (
         f"{run_dir.path}: the run is already complete (4 of 4 cells measured); nothing to resume"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import subprocess
 import sys
 import threading
@@ -94,22 +93,22 @@ def test_the_agent_imports_only_the_standard_library() -> None:
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
 
 
-def _spec(tmp_path: Path, argv: list[str], **extra: object) -> Path:
-    spec = {
-        "argv": argv,
-        "env": {"ORCH_TEST": "yes"},
-        "output": str(tmp_path / "output.txt"),
-        "ready": str(tmp_path / "ready.json"),
-        "go": str(tmp_path / "go"),
-        "result": str(tmp_path / "pass.json"),
-        "samples": None,
-        "k6_paused": False,
-        "ok_statuses": [0],
-        **extra,
-    }
+def _spec(tmp_path: Path, argv: list[str]) -> Path:
+    spec = agent.AgentSpec(
+        argv=argv,
+        env={"ORCH_TEST": "yes"},
+        output=str(tmp_path / "output.txt"),
+        ready=str(tmp_path / "ready.json"),
+        go=str(tmp_path / "go"),
+        result=str(tmp_path / "pass.json"),
+    )
     path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(spec.to_json())
     return path
+
+
+def _record(tmp_path: Path) -> agent.PassRecord:
+    return agent.PassRecord.from_json((tmp_path / "pass.json").read_text())
 
 
 def _go_when_ready(tmp_path: Path, delay: float) -> float:
@@ -129,10 +128,10 @@ def test_a_pass_starts_at_the_go_time_and_reports_the_tool(tmp_path: Path) -> No
     proc = subprocess.Popen([sys.executable, agent.__file__, str(spec)])
     start = _go_when_ready(tmp_path, 0.3)
     assert proc.wait(timeout=30) == 0
-    result = json.loads((tmp_path / "pass.json").read_text())
-    assert result["exit_status"] == 0 and result["stopped_by"] is None
-    assert abs(result["started_at"] - start) < 0.05
-    assert result["cpu_seconds"] >= 0.2  # the tool's own, from wait4
+    result = _record(tmp_path)
+    assert result.exit_status == 0 and result.stopped_by is None
+    assert abs(result.started_at - start) < 0.05
+    assert result.cpu_seconds >= 0.2  # the tool's own, from wait4
     assert (tmp_path / "output.txt").read_text() == "yes\n"
 
 
@@ -143,8 +142,8 @@ def test_sigterm_reaches_the_tool_and_is_recorded(tmp_path: Path) -> None:
     threading.Event().wait(0.5)
     proc.terminate()
     assert proc.wait(timeout=10) == 2  # the tool did not end well
-    result = json.loads((tmp_path / "pass.json").read_text())
-    assert result["exit_status"] == -15 and result["stopped_by"] == "SIGTERM"
+    result = _record(tmp_path)
+    assert result.exit_status == -15 and result.stopped_by == "SIGTERM"
 
 
 def test_a_tool_that_cannot_start_is_an_error_in_the_result(tmp_path: Path) -> None:
@@ -152,7 +151,7 @@ def test_a_tool_that_cannot_start_is_an_error_in_the_result(tmp_path: Path) -> N
     proc = subprocess.Popen([sys.executable, agent.__file__, str(spec)], stderr=subprocess.PIPE)
     _go_when_ready(tmp_path, 0.0)
     assert proc.wait(timeout=10) == 1
-    error = json.loads((tmp_path / "pass.json").read_text())["error"]
+    error = _record(tmp_path).error or ""
     assert error.startswith("cannot start ") and "No such file" in error
 
 
@@ -161,5 +160,5 @@ def test_a_failing_tool_makes_the_agent_exit_2(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, agent.__file__, str(spec)])
     _go_when_ready(tmp_path, 0.0)
     assert proc.wait(timeout=10) == 2
-    result = json.loads((tmp_path / "pass.json").read_text())
-    assert result["exit_status"] == 3 and "histogram" not in result
+    result = _record(tmp_path)
+    assert result.exit_status == 3 and result.histogram is None

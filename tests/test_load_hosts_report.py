@@ -10,11 +10,11 @@ from record_helpers import FACTS, make_cell, make_record
 
 from orchestrator.inventory import Inventory
 from orchestrator.load.result import LatencyHistogram, LoadResult
-from orchestrator.report.load_hosts import load_host_lines
+from orchestrator.report.split_hosts_section import load_host_lines
 from orchestrator.results.aggregate import build_rows
-from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
-from orchestrator.results.load_hosts import split_rows
+from orchestrator.results.cell_result import CellResult, CoreCpu, ProcessCpu
 from orchestrator.results.record import RunFacts, RunRecord
+from orchestrator.results.split_hosts import split_rows
 
 INVENTORY = {
     "hosts": {"t": {"address": "10.0.0.1"}, "a": {}, "b": {}},

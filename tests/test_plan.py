@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from orchestrator.catalogue.load import load_catalogue
+from orchestrator.catalogue.read import load_catalogue
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import UserError
 from orchestrator.load.points import PROFILES, LoadPoint, parse_duration, resolve_profile

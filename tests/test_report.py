@@ -12,7 +12,7 @@ from orchestrator.load.result import Latency, LoadResult
 from orchestrator.report.table import markdown_table
 from orchestrator.report.write import write_reports
 from orchestrator.results.aggregate import Row, build_rows
-from orchestrator.results.cell import CellResult, NicCounters, ProcessCpu
+from orchestrator.results.cell_result import CellResult, NicCounters, ProcessCpu
 from orchestrator.results.stats import Estimate
 
 

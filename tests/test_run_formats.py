@@ -15,7 +15,7 @@ from server_helpers import free_port
 
 from orchestrator.commands import report_run
 from orchestrator.load.points import LoadPoint
-from orchestrator.results.cell import CellKey
+from orchestrator.results.cell_result import CellKey
 from orchestrator.results.record import FORMAT_VERSION, RunRecord
 from orchestrator.results.rundir import RunDirectory
 

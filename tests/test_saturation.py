@@ -15,9 +15,9 @@ from orch_helpers import orch, write_loopback_inventory
 
 from orchestrator.errors import HostError
 from orchestrator.load.result import LoadResult
+from orchestrator.measure.cores import CoreTicks, core_between, parse_core_ticks
 from orchestrator.results.aggregate import build_rows
-from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
-from orchestrator.run.cores import CoreTicks, core_between, parse_core_ticks
+from orchestrator.results.cell_result import CellResult, CoreCpu, ProcessCpu
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.text import Annotation
 from record_helpers import make_cell
 
-from orchestrator.catalogue.load import load_catalogue
+from orchestrator.catalogue.read import load_catalogue
 from orchestrator.errors import UserError
 from orchestrator.inventory import load_inventory
 from orchestrator.load.choice import parse_list, sweep_points
@@ -17,7 +17,7 @@ from orchestrator.load.points import PROFILES, LoadPoint
 from orchestrator.load.result import Latency, LoadResult
 from orchestrator.report.sweep_plots import rate_figure
 from orchestrator.results.aggregate import build_rows
-from orchestrator.results.cell import CellResult, CoreCpu, ProcessCpu
+from orchestrator.results.cell_result import CellResult, CoreCpu, ProcessCpu
 from orchestrator.results.knees import find_knees, sustained
 from orchestrator.results.stats import Estimate
 from orchestrator.results.verdict import PointVerdict, point_verdicts, sentence, side_of

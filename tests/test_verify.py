@@ -8,16 +8,16 @@ from pathlib import Path
 from record_helpers import make_record, make_run_dir
 
 from orchestrator.catalogue.entry import ServerEntry
-from orchestrator.catalogue.load import load_catalogue
+from orchestrator.catalogue.read import load_catalogue
 from orchestrator.load.points import LoadPoint
 from orchestrator.load.result import Latency, LoadResult
 from orchestrator.report.table import markdown_table
 from orchestrator.report.write import write_reports
 from orchestrator.results.aggregate import build_rows
-from orchestrator.results.cell import CellResult, ProcessCpu
+from orchestrator.results.cell_result import CellResult, ProcessCpu
 from orchestrator.results.verdict import point_verdicts
 from orchestrator.results.verification import Verification
-from orchestrator.run.answers import REFERENCE_RESPONSE, excerpt, judge, parse_answers
+from orchestrator.verify.answers import REFERENCE_RESPONSE, excerpt, judge, parse_answers
 
 NGINX = (
     b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sat, 28 Nov 2026 05:27:05 GMT\r\n"

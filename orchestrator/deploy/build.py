@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.catalogue.entry import fill
-from orchestrator.catalogue.load import remote_folder
+from orchestrator.catalogue.read import remote_folder
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.sync import SyncReport, local_hashes, sync_tree
 from orchestrator.hosts.base import Host
+from orchestrator.log import Log
 
 BUILD_TIMEOUT_SECONDS = 1800.0
 STAMPS_DIR = "built"  # below the workdir: the content hash of each server's last build
 # Where Debian keeps daemons such as nginx; not on a normal user's PATH.
 EXTRA_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
-
-Log = Callable[[str], None]
 
 
 @dataclass

@@ -3,22 +3,21 @@ facts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.catalogue.entry import fill
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.deploy.build import ServersOnTarget, prepare_servers
 from orchestrator.deploy.cpus import check_cpus_present
-from orchestrator.deploy.facts import collect_facts
-from orchestrator.deploy.load_hosts import LoadDeployment, provision_load_hosts
+from orchestrator.deploy.facts_probe import collect_facts
+from orchestrator.deploy.load_provision import LoadDeployment, provision_load_hosts
 from orchestrator.deploy.toolchains import check_toolchains, zig_command
 from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-
-Log = Callable[[str], None]
+from orchestrator.log import Log
 
 
 @dataclass

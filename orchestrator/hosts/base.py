@@ -35,6 +35,12 @@ class CommandResult:
         return self.exit_code == 0
 
 
+def last_line(text: str) -> str:
+    """The last line of a command's output, to quote in an error (`no output` if none)."""
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
 def describe_exit(status: int | None) -> str:
     """How a process ended, to follow its name: `exited with status 3`, or `was killed by
     SIGSEGV (signal 11)` for the negative statuses both hosts report for a signal."""

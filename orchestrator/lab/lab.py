@@ -26,7 +26,6 @@ from orchestrator.errors import UserError
 from orchestrator.hosts.processes import alive, terminate
 from orchestrator.lab.network import (
     NETNS_DIR,
-    Log,
     build_network,
     check_bridged_path,
     check_subnet_free,
@@ -54,6 +53,7 @@ from orchestrator.lab.topology import (
     lab_roles,
     load_count,
 )
+from orchestrator.log import Log
 
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it
 HOSTS_MARK = "# Written by `orch lab up`; `orch lab down` removes it."

@@ -9,18 +9,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import CommandResult
 from orchestrator.hosts.local import LocalHost
 from orchestrator.lab.topology import BRIDGE, BRIDGE_ADDRESS, PREFIX_LENGTH, ROLES, Role
+from orchestrator.log import Log
 
 NETNS_DIR = Path("/run/netns")
 COMMAND_TIMEOUT_SECONDS = 30.0
 
-Log = Callable[[str], None]
 
 LAB_HOST = LocalHost("lab")
 

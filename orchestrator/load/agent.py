@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 K6_API = "@ORCH_K6_API@"  # stands for the REST API's address in the spec's argv
@@ -52,6 +53,83 @@ _DURATION_ROW = re.compile(rb"\nhttp_req_duration,[^,\n]*,([^,\n]*)")
 
 class AgentError(Exception):
     """The pass could not run on this host; the message says why."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What orch asks of one agent: the tool's command and the files of the pass."""
+
+    argv: list[str]  # K6_API stands for k6's REST API address
+    output: str  # the tool's console output
+    ready: str  # written when the tool is ready to start
+    go: str  # orch writes the start time (this host's clock) here
+    result: str  # the PassRecord, written at the end
+    env: dict[str, str] = field(default_factory=dict)
+    samples: str | None = None  # k6's CSV output, reduced to a histogram
+    keep_samples: bool = False  # keep that CSV after reducing it
+    k6_paused: bool = False  # start k6 paused, resume it at the start time
+    ok_statuses: list[int] = field(default_factory=lambda: [0])
+
+    def to_json(self) -> str:
+        """The spec file's text."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> AgentSpec:
+        """A spec from its file's text (missing optional keys take their defaults)."""
+        data = json.loads(text)
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class ReducedHistogram:
+    """k6's request durations reduced on the load host, with what reducing cost."""
+
+    us: list[tuple[int, int]]  # (whole microseconds, count), ascending
+    method: str
+    seconds: float
+    cpu_seconds: float
+    samples: int
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one agent's pass did (its result file): the error that stopped it, or its
+    times on this host's clock, the tool's exit status and CPU, and the histogram."""
+
+    error: str | None = None
+    host_clock_at_spawn: float | None = None
+    go_at: float | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    late_seconds: float = 0.0
+    exit_status: int = 0  # negative: killed by that signal
+    cpu_seconds: float = 0.0  # the tool's, from the start on
+    init_cpu_seconds: float = 0.0  # the tool's before the start (k6 initialising VUs)
+    wall_seconds: float = 0.0
+    stopped_by: str | None = None  # the signal orch stopped the pass with
+    histogram: ReducedHistogram | None = None
+
+    def to_json(self) -> str:
+        """The result file's text (keys left out where the pass has no value)."""
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+    @classmethod
+    def from_json(cls, text: str) -> PassRecord:
+        """A record from its file's text; ValueError when it is not one."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a pass record")
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        reduced = known.pop("histogram", None)
+        histogram = None
+        if reduced is not None:
+            buckets = [(int(us), int(count)) for us, count in reduced["us"]]
+            histogram = ReducedHistogram(**{**reduced, "us": buckets})
+        try:
+            return cls(**known, histogram=histogram)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def duration_to_us(text: bytes) -> int:
@@ -105,10 +183,10 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
+def _write_atomic(path: str, text: str) -> None:
     partial = f"{path}.partial"
     with open(partial, "w", encoding="utf-8") as file:
-        json.dump(data, file)
+        file.write(text)
     os.replace(partial, path)
 
 
@@ -133,7 +211,7 @@ def _k6_api(address: str, connection: http.client.HTTPConnection | None = None) 
 class Agent:
     """The agent of one pass, driven by its spec."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: AgentSpec) -> None:
         self.spec = spec
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping: int | None = None  # the signal orch stopped the pass with
@@ -150,12 +228,12 @@ class Agent:
             os.kill(self.child.pid, signum)
 
     def start_tool(self) -> None:
-        argv = list(self.spec["argv"])
+        argv = list(self.spec.argv)
         if K6_API in argv:
             self.api = f"127.0.0.1:{_free_port()}"
             argv = [self.api if arg == K6_API else arg for arg in argv]
-        env = {**os.environ, **self.spec.get("env", {})}
-        with open(self.spec["output"], "wb") as output:
+        env = {**os.environ, **self.spec.env}
+        with open(self.spec.output, "wb") as output:
             try:
                 self.child = subprocess.Popen(
                     argv,
@@ -191,7 +269,7 @@ class Agent:
             if self.child is not None and self.child.poll() is not None:
                 raise AgentError(self._ended("the tool ended before the start"))
             try:
-                with open(self.spec["go"], encoding="utf-8") as file:
+                with open(self.spec.go, encoding="utf-8") as file:
                     return float(file.read().strip())
             except (OSError, ValueError):
                 time.sleep(POLL_SECONDS)
@@ -252,16 +330,15 @@ class Agent:
         )
         return self.child.returncode, usage.ru_utime + usage.ru_stime
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> PassRecord:
         """The whole pass; the result to write."""
         spec = self.spec
-        result: dict[str, Any] = {"host_clock_at_spawn": time.time()}
-        if spec.get("k6_paused"):
+        spawned = time.time()
+        if spec.k6_paused:
             self.start_tool()
             self.wait_paused()
-        _write_json(spec["ready"], {"ready_at": time.time()})
+        _write_atomic(spec.ready, json.dumps({"ready_at": time.time()}))
         go = self.wait_go()
-        result["go_at"] = go
         connection = self.connect()
         delay = go - time.time()
         if delay > 0:
@@ -270,7 +347,12 @@ class Agent:
         started = self.begin(connection)
         status, cpu = self.wait_tool()
         ended = time.time()
-        result.update(
+        histogram = None
+        if spec.samples and self.stopping is None and status in spec.ok_statuses:
+            histogram = self.reduce(spec.samples)
+        return PassRecord(
+            host_clock_at_spawn=spawned,
+            go_at=go,
             started_at=started,
             ended_at=ended,
             late_seconds=started - go,
@@ -279,27 +361,24 @@ class Agent:
             init_cpu_seconds=before,
             wall_seconds=ended - started,
             stopped_by=signal.Signals(self.stopping).name if self.stopping else None,
+            histogram=histogram,
         )
-        samples = spec.get("samples")
-        if samples and self.stopping is None and status in spec.get("ok_statuses", [0]):
-            result["histogram"] = self.reduce(samples)
-        return result
 
-    def reduce(self, samples: str) -> dict[str, Any]:
+    def reduce(self, samples: str) -> ReducedHistogram:
         """The CSV's duration samples as a histogram, with what the reduction cost."""
         wall, cpu = time.perf_counter(), time.process_time()
         try:
             histogram = reduce_k6_csv(samples)
         except OSError as exc:
             raise AgentError(f"cannot read k6's samples {samples}: {exc.strerror}") from None
-        reduced = {
-            "us": sorted(histogram.items()),
-            "method": "k6 csv",
-            "seconds": time.perf_counter() - wall,
-            "cpu_seconds": time.process_time() - cpu,
-            "samples": sum(histogram.values()),
-        }
-        if not self.spec.get("keep_samples"):
+        reduced = ReducedHistogram(
+            us=sorted(histogram.items()),
+            method="k6 csv",
+            seconds=time.perf_counter() - wall,
+            cpu_seconds=time.process_time() - cpu,
+            samples=sum(histogram.values()),
+        )
+        if not self.spec.keep_samples:
             os.unlink(samples)
         return reduced
 
@@ -307,7 +386,7 @@ class Agent:
 def main(argv: list[str]) -> int:
     """Run the pass described by the spec file `argv[1]`."""
     with open(argv[1], encoding="utf-8") as file:
-        spec: dict[str, Any] = json.load(file)
+        spec = AgentSpec.from_json(file.read())
     agent = Agent(spec)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, agent.on_signal)
@@ -317,12 +396,12 @@ def main(argv: list[str]) -> int:
         if agent.child is not None and agent.child.poll() is None:
             agent.child.kill()
             agent.child.wait()
-        _write_json(spec["result"], {"error": str(exc)})
+        _write_atomic(spec.result, PassRecord(error=str(exc)).to_json())
         print(f"orch load agent: {exc}", file=sys.stderr)
         return 1
-    _write_json(spec["result"], result)
+    _write_atomic(spec.result, result.to_json())
     # Non-zero when the tool failed, so orch stops the other hosts without waiting.
-    return 0 if result["exit_status"] in spec.get("ok_statuses", [0]) else 2
+    return 0 if result.exit_status in spec.ok_statuses else 2
 
 
 if __name__ == "__main__":

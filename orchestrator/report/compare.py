@@ -14,7 +14,7 @@ from statistics import median
 
 from orchestrator.report.table import NOT_SIGNIFICANT, change
 from orchestrator.results.aggregate import Row, build_rows
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.stats import METHOD_NONE, Estimate, describe_method, welch_ratio_ci

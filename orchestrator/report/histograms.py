@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 
 HEADER = ("server", "point", "repetition", "host", "latency_us", "count")
 

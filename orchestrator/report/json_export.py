@@ -8,7 +8,7 @@ from typing import Any
 
 from orchestrator.report.csv_export import flat_row
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
-from orchestrator.report.load_hosts import load_host_lines
 from orchestrator.report.servers_section import (
     outside_verdict_line,
     server_note_lines,
     verify_lines,
 )
+from orchestrator.report.split_hosts_section import load_host_lines
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import find_knees
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD

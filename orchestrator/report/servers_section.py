@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.verdict import comparable_pairs
 from orchestrator.results.verification import Verification

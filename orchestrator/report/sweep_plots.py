@@ -23,7 +23,7 @@ from orchestrator.load.points import LoadPoint
 from orchestrator.load.result import LatencyHistogram
 from orchestrator.report.plots import COLOURS, OTHER_COLOUR, save_figure
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import Knee
 from orchestrator.results.stats import Estimate
 

@@ -13,7 +13,7 @@ from orchestrator.report.histograms import render_histograms
 from orchestrator.report.json_export import render_json
 from orchestrator.report.markdown import render_markdown
 from orchestrator.results.aggregate import Row, build_rows
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import find_knees
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory, write_atomic

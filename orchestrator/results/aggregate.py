@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from orchestrator.catalogue.spec import language_label
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import LEGACY_ORDER
 from orchestrator.results.saturation import is_load_bound
 from orchestrator.results.stats import (

@@ -9,7 +9,7 @@ from typing import Literal
 
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 
 SUSTAIN_SHARE = 0.99  # achieved Req/s at or above this share of the offered rate
 

@@ -13,7 +13,7 @@ from orchestrator.catalogue.entry import ServerEntry
 from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
-from orchestrator.results.cell import CellKey
+from orchestrator.results.cell_result import CellKey
 from orchestrator.results.verification import Verification
 
 FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
@@ -57,7 +57,7 @@ class LoadToolRecord(_Record):
     pipeline: int = 1  # the run's default depth
 
 
-class Resumption(_Record):
+class ResumeRecord(_Record):
     """One `orch run --resume` of this run."""
 
     at: str
@@ -94,7 +94,7 @@ class RunRecord(_Record):
     placement: str = ""
     traffic_note: str = ""
     plan: list[CellKey]
-    resumed: list[Resumption] = []
+    resumed: list[ResumeRecord] = []
     server_startup: dict[str, str] = {}  # server -> the start-up line it printed (its ring)
     # The catalogue entries of the run's servers, in catalogue order (none before orch
     # had a catalogue), what verify found of each, and whether failing it was allowed.

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.errors import UserError
-from orchestrator.results.cell import CellKey, CellResult
+from orchestrator.results.cell_result import CellKey, CellResult
 from orchestrator.results.record import RunRecord
 
 RUN_FILE = "run.json"

@@ -18,7 +18,7 @@ from typing import Literal
 from orchestrator.catalogue.spec import COMPARED_APIS
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.stats import Estimate, paired_ratio_ci
 
 Side = Literal["io_uring", "epoll", "none"]

@@ -4,30 +4,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from orchestrator.deploy.deploy import DeployResult, deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
-from orchestrator.hosts.connect import open_run_hosts
+from orchestrator.hosts.connect import RunHosts, open_run_hosts
 from orchestrator.inventory import Inventory
+from orchestrator.leftovers import stop_agents_left, stop_servers_left
 from orchestrator.load import wrk
+from orchestrator.load.descriptors import raise_for_points
 from orchestrator.load.k6 import K6
 from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
-from orchestrator.results.cell import utc_now
-from orchestrator.results.record import Resumption
+from orchestrator.log import Log
+from orchestrator.measure.cell import Cell
+from orchestrator.measure.context import RunContext
+from orchestrator.measure.counters import detect_interface
+from orchestrator.measure.ports import port_in_use, wait_port_free
+from orchestrator.results.cell_result import utc_now
+from orchestrator.results.record import ResumeRecord
 from orchestrator.results.rundir import RunDirectory
-from orchestrator.run.context import RunContext
-from orchestrator.run.counters import detect_interface
-from orchestrator.run.descriptors import raise_for_points
-from orchestrator.run.load_members import LoadMember, SplitTool, load_members
-from orchestrator.run.load_orphans import stop_load_orphans
 from orchestrator.run.options import RunOptions
-from orchestrator.run.orphans import stop_orphans
-from orchestrator.run.plan import Cell, build_plan
-from orchestrator.run.plan_keeper import PlanKeeper
-from orchestrator.run.ports import port_in_use, wait_port_free
+from orchestrator.run.plan import build_plan
 from orchestrator.run.rate_search import search_rates
+from orchestrator.run.record_keeper import RecordKeeper
 from orchestrator.run.sequence import CellCallback, DoneCallback, HostLost, run_plan
 from orchestrator.run.signals import (
     Interrupted,
@@ -37,8 +38,7 @@ from orchestrator.run.signals import (
     stop_on_signals,
 )
 from orchestrator.run.start_record import command_line, new_record, orch_commit, peer_address
-
-Log = Callable[[str], None]
+from orchestrator.split_pass.members import LoadMember, load_members
 
 
 def choose_load_tool(
@@ -59,12 +59,24 @@ def choose_load_tool(
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a run has once its hosts are ready: the deployment, the load tool, the load
+    host's descriptor limit (None: its own is enough) and, when the load is split, every
+    load host as a member."""
+
+    deployed: DeployResult
+    tool: LoadTool
+    load_nofile: int | None
+    members: list[LoadMember]
+
+
 def _prepare(
     inv: Inventory, opts: RunOptions, target: Host, loads: Sequence[Host], log: Log
-) -> tuple[DeployResult, LoadTool, int | None, list[LoadMember]]:
+) -> Prepared:
     """Deploy, pick the load tool, check the load hosts can hold the connections, and make
     sure nothing else holds the servers' port. With several load hosts, each becomes a
-    member running its share (the tool then describes the split)."""
+    member running its share."""
     load = loads[0]
     deployed = deploy(inv, target, loads, opts.servers, log)
     tool = choose_load_tool(inv, opts, load, deployed)
@@ -83,10 +95,38 @@ def _prepare(
                 f"servers.{server.name}.port: {port_in_use(inv, target, holder, port)}, and "
                 f"{server.name} can only listen there; stop that process"
             )
-    return deployed, SplitTool(tool, members) if members else tool, nofile, members
+    return Prepared(deployed, tool, nofile, members)
 
 
-def _measure(keeper: PlanKeeper, measure: Callable[[], object]) -> None:
+def _context(
+    inv: Inventory,
+    hosts: RunHosts,
+    prepared: Prepared,
+    opts: RunOptions,
+    keeper: RecordKeeper,
+    interface: str | None,
+    log: Log,
+) -> RunContext:
+    """What every cell of the run shares; each server is verified (once) through `keeper`,
+    which keeps what verify found in run.json."""
+    return RunContext(
+        inventory=inv,
+        target=hosts.target,
+        load=hosts.load,
+        deployed=prepared.deployed,
+        profile=opts.profile,
+        tool=prepared.tool,
+        run_dir=keeper.run_dir,
+        run_id=keeper.record.id,
+        interface=interface,
+        load_nofile=prepared.load_nofile,
+        verify=keeper.verifier(log),
+        allow_unverified=opts.allow_unverified,
+        load_members=prepared.members,
+    )
+
+
+def _measure(keeper: RecordKeeper, measure: Callable[[], object]) -> None:
     """Run `measure` and leave run.json saying how the run ended."""
     try:
         measure()
@@ -109,7 +149,7 @@ def execute_run(
         target, load = hosts.target, hosts.load
         try:
             try:
-                deployed, tool, nofile, members = _prepare(inv, opts, target, hosts.loads, log)
+                prepared = _prepare(inv, opts, target, hosts.loads, log)
                 # A rate search plans each step as it goes.
                 cells = (
                     []
@@ -122,25 +162,20 @@ def execute_run(
                 raise RunInterrupted(None, signal_name(stop)) from None
             run_dir = RunDirectory.create(opts.out, opts.label)
             with run_dir.lock():
-                run_id = run_dir.path.name
-                record = new_record(inv, opts, deployed, tool, cells, run_id, interface, load)
-                run_dir.write_run(record)
-                keeper = PlanKeeper(run_dir, record, tool)
-                ctx = RunContext(
-                    inventory=inv,
-                    target=target,
-                    load=load,
-                    deployed=deployed,
-                    profile=opts.profile,
-                    tool=tool,
-                    run_dir=run_dir,
-                    run_id=run_id,
-                    interface=interface,
-                    load_nofile=nofile,
-                    verify=keeper.verifier(log),
-                    allow_unverified=opts.allow_unverified,
-                    load_members=members,
+                record = new_record(
+                    inv,
+                    opts,
+                    prepared.deployed,
+                    prepared.tool,
+                    prepared.members,
+                    cells,
+                    run_dir.path.name,
+                    interface,
+                    load,
                 )
+                run_dir.write_run(record)
+                keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+                ctx = _context(inv, hosts, prepared, opts, keeper, interface, log)
                 noted = keeper.noting(on_done)
                 if opts.auto_rates:
                     vus = opts.points[0].vus
@@ -177,17 +212,17 @@ def resume_run(
         inv = record.inventory
         run_dir.remove_stale_temporaries()
         hosts = open_run_hosts(inv, opts.accept_new_host_keys)
-        target, load = hosts.target, hosts.load
+        target = hosts.target
         try:
-            stop_orphans(run_dir, target, cells, log)
-            stop_load_orphans(run_dir, {host.name: host for host in hosts.loads}, log)
+            stop_servers_left(run_dir, target, [cell.key for cell in cells], log)
+            stop_agents_left(run_dir, {host.name: host for host in hosts.loads}, log)
             for cell in cells:
                 run_dir.clear_unfinished(cell.key)
             try:
-                deployed, tool, nofile, members = _prepare(inv, opts, target, hosts.loads, log)
+                prepared = _prepare(inv, opts, target, hosts.loads, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
-            resumption = Resumption(
+            resumption = ResumeRecord(
                 at=utc_now(),
                 command=command_line(),
                 orch_commit=orch_commit(),
@@ -197,22 +232,8 @@ def resume_run(
                 update={"resumed": [*record.resumed, resumption], "status": "running"}
             )
             run_dir.write_run(record)
-            ctx = RunContext(
-                inventory=inv,
-                target=target,
-                load=load,
-                deployed=deployed,
-                profile=opts.profile,
-                tool=tool,
-                run_dir=run_dir,
-                run_id=record.id,
-                interface=record.interface,
-                load_nofile=nofile,
-                allow_unverified=opts.allow_unverified,
-                load_members=members,
-            )
-            keeper = PlanKeeper(run_dir, record, tool)
-            ctx.verify = keeper.verifier(log)
+            keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+            ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, log)
             _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.catalogue.load import Catalogue
+from orchestrator.catalogue.read import Catalogue
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.load.points import LoadPoint
-from orchestrator.results.cell import CellKey
+from orchestrator.measure.cell import Cell
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One measurement: a server at a load point, at one repetition."""
-
-    server: ServerSpec
-    point: LoadPoint
-    repetition: int  # 1-based: the round it belongs to
-
-    @property
-    def key(self) -> CellKey:
-        """Which cell this is, as results name it."""
-        return CellKey(server=self.server.name, point=self.point.key, repetition=self.repetition)
 
 
 def _rotated(items: Sequence[T], shift: int) -> list[T]:

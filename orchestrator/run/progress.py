@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestrator.results.cell import CellResult
-from orchestrator.run.plan import Cell
+from orchestrator.measure.cell import Cell
+from orchestrator.results.cell_result import CellResult
 
 
 class RunProgress:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.load.points import LoadPoint
-from orchestrator.results.cell import CellResult
+from orchestrator.measure.cell import Cell
+from orchestrator.measure.context import RunContext
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import sustained
-from orchestrator.run.context import RunContext
-from orchestrator.run.plan import Cell
 from orchestrator.run.sequence import CellCallback, DoneCallback, run_plan
 
 START_RATE = 1000  # req/s

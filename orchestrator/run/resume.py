@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.catalogue.load import load_catalogue, recorded_catalogue
+from orchestrator.catalogue.read import load_catalogue, recorded_catalogue
 from orchestrator.errors import UserError
+from orchestrator.measure.cell import Cell
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.options import RunOptions
-from orchestrator.run.plan import Cell
 
 
 @dataclass(frozen=True)
-class Resumption:
+class ResumePlan:
     """A run to finish: its directory, recorded options, and what is missing."""
 
     run_dir: RunDirectory
@@ -23,7 +23,7 @@ class Resumption:
     missing: list[Cell]
 
 
-def plan_resumption(path: Path, accept_new_host_keys: bool = False) -> Resumption:
+def plan_resume(path: Path, accept_new_host_keys: bool = False) -> ResumePlan:
     """Read RUN_DIR/run.json; refuse (UserError) a folder that is not a run, or a run
     with every planned cell already measured."""
     run_dir = RunDirectory.open(path)
@@ -61,4 +61,4 @@ def plan_resumption(path: Path, accept_new_host_keys: bool = False) -> Resumptio
         accept_new_host_keys=accept_new_host_keys,
         allow_unverified=record.allow_unverified,
     )
-    return Resumption(run_dir, options, planned, missing)
+    return ResumePlan(run_dir, options, planned, missing)

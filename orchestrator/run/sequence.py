@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from orchestrator.errors import HostError
-from orchestrator.results.cell import CellResult
-from orchestrator.run.cell import run_cell
-from orchestrator.run.context import RunContext
-from orchestrator.run.plan import Cell
+from orchestrator.measure.cell import Cell, run_cell
+from orchestrator.measure.context import RunContext
+from orchestrator.results.cell_result import CellResult
 
 CellCallback = Callable[[int, Cell], None]
 DoneCallback = Callable[[int, Cell, CellResult], None]

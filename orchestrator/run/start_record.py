@@ -16,11 +16,12 @@ from orchestrator.inventory import Inventory
 from orchestrator.load import wrk
 from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
+from orchestrator.measure.cell import Cell
 from orchestrator.paths import project_root
-from orchestrator.results.cell import utc_now
+from orchestrator.results.cell_result import utc_now
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.run.options import RunOptions
-from orchestrator.run.plan import Cell
+from orchestrator.split_pass.members import LoadMember, load_model
 
 
 def orch_commit() -> str:
@@ -90,6 +91,7 @@ def new_record(
     opts: RunOptions,
     deployed: DeployResult,
     tool: LoadTool,
+    members: Sequence[LoadMember],
     cells: Sequence[Cell],
     run_id: str,
     interface: str | None,
@@ -127,7 +129,9 @@ def new_record(
         ),
         profile=opts.profile,
         points=opts.points,
-        load_models={point.key: tool.model(opts.profile, point) for point in opts.points},
+        load_models={
+            point.key: load_model(tool, members, opts.profile, point) for point in opts.points
+        },
         repetitions=opts.repetitions,
         baseline=opts.baseline,
         interface=interface,

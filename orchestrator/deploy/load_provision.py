@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.deploy.facts import collect_facts
+from orchestrator.deploy.facts_probe import collect_facts
 from orchestrator.deploy.sync import sync_tree
 from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import Host
-from orchestrator.results.cell import NicCounters, ProcessCpu
-from orchestrator.run.cores import CoreTicks, parse_core_ticks
+from orchestrator.measure.cores import CoreTicks, parse_core_ticks
+from orchestrator.results.cell_result import NicCounters, ProcessCpu
 
 NIC_FIELDS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
 

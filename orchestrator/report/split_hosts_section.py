@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from orchestrator.load.split import shares
 from orchestrator.results.aggregate import Row
-from orchestrator.results.cell import CellResult
-from orchestrator.results.load_hosts import SplitRow, split_rows
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import LOAD_HOST_LIMIT
+from orchestrator.results.split_hosts import SplitRow, split_rows
 
 
 def _ms(seconds: float | None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.errors import HostError
-from orchestrator.results.cell import CoreCpu
+from orchestrator.results.cell_result import CoreCpu
 
 # /proc/stat columns after the `cpuN` label, in order.
 _FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")

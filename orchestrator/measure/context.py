@@ -14,7 +14,7 @@ from orchestrator.load.points import Profile
 from orchestrator.load.tool import LoadTool
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.verification import Verification
-from orchestrator.run.load_members import LoadMember
+from orchestrator.split_pass.members import LoadMember
 
 
 @dataclass

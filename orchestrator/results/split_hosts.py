@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from orchestrator.results.cell import CellResult
+from orchestrator.results.cell_result import CellResult
 from orchestrator.results.saturation import load_host_at_limit
 
 

@@ -3,29 +3,37 @@ verified, and the run ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from orchestrator.load.points import LoadPoint
 from orchestrator.load.tool import LoadTool
-from orchestrator.results.cell import CellResult, utc_now
+from orchestrator.log import Log
+from orchestrator.measure.cell import Cell
+from orchestrator.results.cell_result import CellResult, utc_now
 from orchestrator.results.record import RunRecord, RunStatus
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.verification import Verification
-from orchestrator.run.plan import Cell
 from orchestrator.run.sequence import DoneCallback
-from orchestrator.run.verify import Verifier
+from orchestrator.split_pass.members import LoadMember, load_model
+from orchestrator.verify.verify import Verifier
 
-Log = Callable[[str], None]
 
+class RecordKeeper:
+    """run.json of a run in progress, kept current: the plan grows (a rate search adds
+    points as it goes), servers start and are verified, and the record says how the run
+    ended."""
 
-class PlanKeeper:
-    """run.json of a run in progress: the plan grows (a rate search adds points as it
-    goes) and the record says how the run ended."""
-
-    def __init__(self, run_dir: RunDirectory, record: RunRecord, tool: LoadTool) -> None:
+    def __init__(
+        self,
+        run_dir: RunDirectory,
+        record: RunRecord,
+        tool: LoadTool,
+        members: Sequence[LoadMember] = (),
+    ) -> None:
         self.run_dir = run_dir
         self.record = record
         self.tool = tool
+        self.members = list(members)
 
     def extend(self, point: LoadPoint, cells: Sequence[Cell]) -> None:
         """Add `point` (when new) and `cells` to the plan before they run."""
@@ -33,7 +41,7 @@ class PlanKeeper:
         points, models = list(record.points), dict(record.load_models)
         if point.key not in models:
             points.append(point)
-            models[point.key] = self.tool.model(record.profile, point)
+            models[point.key] = load_model(self.tool, self.members, record.profile, point)
         plan = [*record.plan, *(cell.key for cell in cells)]
         self.record = record.model_copy(
             update={"points": points, "load_models": models, "plan": plan}

@@ -13,29 +13,27 @@ the pass with its name, and every other host's agent (with its tool) is stopped 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from orchestrator.errors import HostError
-from orchestrator.hosts.base import CommandResult, describe_exit
-from orchestrator.load.agent import K6_API
+from orchestrator.hosts.base import CommandResult, describe_exit, last_line
+from orchestrator.leftovers import AgentLeftover, forget_agents, record_agents, stop_agents_left
+from orchestrator.load.agent import K6_API, AgentSpec, PassRecord
+from orchestrator.load.descriptors import with_limit
 from orchestrator.load.k6 import split_argv
 from orchestrator.load.merge import merge_results
-from orchestrator.load.points import Profile
+from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.result import LatencyHistogram, LoadResult
 from orchestrator.load.split import Share, host_point, segment_sequence
-from orchestrator.results.cell import LoadCpu
-from orchestrator.run.context import RunContext
-from orchestrator.run.descriptors import with_limit
-from orchestrator.run.load_members import LoadMember
-from orchestrator.run.load_orphans import forget_agents, record_agents, stop_load_orphans
-from orchestrator.run.plan import Cell
+from orchestrator.results.cell_result import LoadCpu
+from orchestrator.results.rundir import RunDirectory
+from orchestrator.split_pass.members import LoadMember
 
 READY_SECONDS = 150.0  # the agent's own limit for k6's VU initialisation, and some
 POLL_READY_SECONDS = 0.02
@@ -63,7 +61,6 @@ class _Agent:
     uncertainty: float = float("inf")  # half the round trip of that estimate
     samples: int = 0
     status: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def path(self, name: str) -> str:
         return f"{self.directory}/{self.prefix}{name}"
@@ -76,6 +73,17 @@ class _Agent:
 
 
 @dataclass(frozen=True)
+class PassRequest:
+    """One pass to run: which server's cell (for messages), its load point and profile,
+    and the prefix of its files (`warmup-` for a warm-up, '' for the measured pass)."""
+
+    server: str
+    point: LoadPoint
+    profile: Profile
+    prefix: str
+
+
+@dataclass(frozen=True)
 class PassResult:
     """A split pass: the merged result, each host's, and the load CPU of them all."""
 
@@ -85,33 +93,32 @@ class PassResult:
 
 
 def run_together(
-    ctx: RunContext,
+    run_dir: RunDirectory,
     members: Sequence[LoadMember],
-    cell: Cell,
-    profile: Profile,
+    pass_: PassRequest,
     remote_dir: str,
     local_dir: Path,
-    prefix: str,
 ) -> PassResult:
-    """Run one pass of `cell`'s point on every load host at once; raise HostError naming
+    """Run one pass of `pass_`'s point on every load host at once; raise HostError naming
     the host when one fails or is lost (the others' agents stopped by PID).
 
     k6's raw samples are deleted once reduced, unless ORCH_KEEP_LOAD_SAMPLES=1 (for
     audits, and the test that checks the merge against them)."""
     keep_samples = os.environ.get(KEEP_SAMPLES_ENV) == "1"
-    stop_load_orphans(ctx.run_dir, {m.name: m.host for m in members}, lambda _: None)
+    stop_agents_left(run_dir, {m.name: m.host for m in members}, lambda _: None)
     parts = [m.share for m in members]
     # A folder per host even on the host: two load hosts may share a filesystem.
-    agents = [_Agent(m, f"{m.workdir}/{remote_dir}/{HOSTS_DIR}/{m.name}", prefix) for m in members]
+    directory = f"{remote_dir}/{HOSTS_DIR}"
+    agents = [_Agent(m, f"{m.workdir}/{directory}/{m.name}", pass_.prefix) for m in members]
     try:
         for agent in agents:
-            _start(ctx.port, agent, cell, profile, parts, keep_samples)
+            _start(agent, pass_, parts, keep_samples)
             _record(local_dir, agents)
         _wait_ready(agents)
         start = _go(agents)
-        end = start + profile.duration
+        end = start + pass_.profile.duration
         _wait_done(agents, end + END_MARGIN_SECONDS, end, local_dir)
-        by_host = [_collect(a, cell, profile, parts, local_dir) for a in agents]
+        by_host = [_collect(a, pass_, parts, local_dir) for a in agents]
     except BaseException as exc:
         note = _stop_all(agents)
         _record(local_dir, agents)
@@ -136,44 +143,46 @@ def run_together(
 
 def _record(local_dir: Path, agents: Sequence[_Agent]) -> None:
     """Keep the PIDs of the agents not yet stopped in the cell's folder (none: no file)."""
-    running = [(a.member.name, a.pid, a.path("spec.json")) for a in agents if a.pid is not None]
+    running = [
+        AgentLeftover(host=a.member.name, pid=a.pid, spec=a.path("spec.json"))
+        for a in agents
+        if a.pid is not None
+    ]
     if running:
         record_agents(local_dir, running)
     else:
         forget_agents(local_dir)
 
 
-def _start(
-    port: int, agent: _Agent, cell: Cell, profile: Profile, parts: Sequence[Share], keep: bool
-) -> None:
+def _start(agent: _Agent, pass_: PassRequest, parts: Sequence[Share], keep: bool) -> None:
     """Write the agent's spec and start it pinned to the host's load CPUs."""
     member, host = agent.member, agent.member.host
-    if not host.tcp_probe(member.dial, port):
+    if not host.tcp_probe(member.dial, member.port):
         raise HostError(f"load host {member.name} cannot connect to {member.url}")
     measured = not agent.prefix
-    point = host_point(cell.point, member.index, parts, member.tool.kind)
-    command = member.tool.command(member.url, profile, point, agent.directory, agent.prefix)
+    point = host_point(pass_.point, member.index, parts, member.tool.kind)
+    command = member.tool.command(member.url, pass_.profile, point, agent.directory, agent.prefix)
     argv = command.argv
     samples = agent.path("k6-samples.csv") if member.tool.kind == "k6" and measured else None
     if member.tool.kind == "k6":
         argv = split_argv(argv, K6_API, member.share.segment, segment_sequence(parts), samples)
-    spec = {
-        "argv": with_limit(argv, member.nofile),
-        "env": command.env,
-        "output": agent.path(member.tool.raw_output_name),
-        "ready": agent.path("ready.json"),
-        "go": agent.path("go"),
-        "result": agent.path("pass.json"),
-        "samples": samples,
-        "keep_samples": keep,
-        "k6_paused": member.tool.kind == "k6",
-        "ok_statuses": list(K6_OK_STATUSES) if member.tool.kind == "k6" else [0],
-    }
+    spec = AgentSpec(
+        argv=with_limit(argv, member.nofile),
+        env=dict(command.env),
+        output=agent.path(member.tool.raw_output_name),
+        ready=agent.path("ready.json"),
+        go=agent.path("go"),
+        result=agent.path("pass.json"),
+        samples=samples,
+        keep_samples=keep,
+        k6_paused=member.tool.kind == "k6",
+        ok_statuses=list(K6_OK_STATUSES) if member.tool.kind == "k6" else [0],
+    )
     stale = [agent.path(n) for n in ("ready.json", "go", "pass.json", "k6-samples.csv")]
     try:
         clean = ["sh", "-c", 'mkdir -p "$1" && shift && rm -f "$@"', "orch", agent.directory]
         host.run([*clean, *stale])
-        host.write_text(agent.path("spec.json"), json.dumps(spec))
+        host.write_text(agent.path("spec.json"), spec.to_json())
         agent.pid = host.start_background(
             [host.python, member.agent, agent.path("spec.json")],
             log_path=agent.path("agent.log"),
@@ -273,8 +282,8 @@ def _agent_failure(agent: _Agent, status: int) -> str:
     """Why an agent ended early: the error it recorded, else its log's last line."""
     host = agent.member.host
     why = ""
-    with contextlib.suppress(HostError, ValueError, TypeError):
-        why = str(json.loads(host.read_text(agent.path("pass.json"))).get("error") or "")
+    with contextlib.suppress(HostError, ValueError):
+        why = PassRecord.from_json(host.read_text(agent.path("pass.json"))).error or ""
     if not why:
         with contextlib.suppress(HostError):
             lines = host.read_text(agent.path("agent.log")).strip().splitlines()
@@ -282,7 +291,7 @@ def _agent_failure(agent: _Agent, status: int) -> str:
     return f"load agent on {agent.member.name} {describe_exit(status)}: {why or 'no output'}"
 
 
-def _fetch(agent: _Agent, local_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def _fetch(agent: _Agent, local_dir: Path) -> tuple[PassRecord, dict[str, str]]:
     """The agent's files copied into the cell's folder: its record, and what was fetched
     (by name); a failed tool or agent raises HostError saying how it ended."""
     member, host, tool = agent.member, agent.member.host, agent.member.tool
@@ -295,54 +304,56 @@ def _fetch(agent: _Agent, local_dir: Path) -> tuple[dict[str, Any], dict[str, st
             host.get_file(agent.path(name), local)
             fetched[name] = local.read_text(encoding="utf-8", errors="replace")
     try:
-        record: dict[str, Any] = json.loads(fetched.get("pass.json", ""))
+        record = PassRecord.from_json(fetched.get("pass.json", ""))
     except ValueError:
         raise HostError(_agent_failure(agent, agent.status or 0)) from None
-    if record.get("error"):
-        raise HostError(f"load agent on {member.name}: {record['error']}")
+    if record.error:
+        raise HostError(f"load agent on {member.name}: {record.error}")
     output = fetched.get(tool.raw_output_name, "")
-    code = int(record["exit_status"])
-    if not tool.succeeded(CommandResult((), code, output, "", float(record["wall_seconds"]))):
+    code = record.exit_status
+    if not tool.succeeded(CommandResult((), code, output, "", record.wall_seconds)):
         what = "load" if not agent.prefix else "warm-up"
-        lines = output.strip().splitlines()
-        last = lines[-1] if lines else "no output"
+        last = last_line(output)
         raise HostError(f"{tool.kind} {what} pass on {member.name} {describe_exit(code)}: {last}")
     return record, fetched
 
 
 def _collect(
-    agent: _Agent, cell: Cell, profile: Profile, parts: Sequence[Share], local_dir: Path
+    agent: _Agent, pass_: PassRequest, parts: Sequence[Share], local_dir: Path
 ) -> LoadResult:
     """One host's result: its files fetched into the cell's folder, its output parsed,
     its histogram and times taken from what its agent recorded."""
     member, tool = agent.member, agent.member.tool
     record, fetched = _fetch(agent, local_dir)
     output = fetched.get(tool.raw_output_name, "")
-    point = host_point(cell.point, member.index, parts, tool.kind)
-    source = f"{cell.server.name} {tool.kind} on {member.name}"
-    parsed = tool.parse(output, fetched.get("k6-summary.json"), profile, point, source)
-    update: dict[str, Any] = {
-        "host": member.name,
-        "cpu_seconds": float(record["cpu_seconds"]),
-        "started_at": float(record["started_at"]) - agent.applied_offset,
-        "wall_seconds": float(record["wall_seconds"]),
-        "cpus": len(member.cpus),
-    }
-    reduced = record.get("histogram")
-    if reduced is not None:
-        histogram = LatencyHistogram(
-            buckets=[(float(us), int(count)) for us, count in reduced["us"]],
-            method=str(reduced["method"]),
-            reduce_seconds=float(reduced["seconds"]),
+    point = host_point(pass_.point, member.index, parts, tool.kind)
+    source = f"{pass_.server} {tool.kind} on {member.name}"
+    parsed = tool.parse(output, fetched.get("k6-summary.json"), pass_.profile, point, source)
+    result = parsed.model_copy(
+        update={
+            "host": member.name,
+            "cpu_seconds": record.cpu_seconds,
+            "started_at": record.started_at - agent.applied_offset,
+            "wall_seconds": record.wall_seconds,
+            "cpus": len(member.cpus),
+        }
+    )
+    reduced = record.histogram
+    if reduced is None:
+        return result
+    histogram = LatencyHistogram(
+        buckets=[(float(us), count) for us, count in reduced.us],
+        method=reduced.method,
+        reduce_seconds=reduced.seconds,
+    )
+    if histogram.total != parsed.requests:
+        raise HostError(
+            f"{source}: its samples hold {histogram.total:,} request durations but its "
+            f"summary counts {parsed.requests:,} requests"
         )
-        if histogram.total != parsed.requests:
-            raise HostError(
-                f"{source}: its samples hold {histogram.total:,} request durations but its "
-                f"summary counts {parsed.requests:,} requests"
-            )
-        update["histogram"] = histogram
-        update["latency"] = histogram.latency(parsed.latency.mean)
-    return parsed.model_copy(update=update)
+    return result.model_copy(
+        update={"histogram": histogram, "latency": histogram.latency(parsed.latency.mean)}
+    )
 
 
 def _stop_all(agents: Sequence[_Agent]) -> str:

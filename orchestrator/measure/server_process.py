@@ -13,9 +13,9 @@ from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import STOP_GRACE_SECONDS, Host, describe_exit
 from orchestrator.load.result import LoadResult
-from orchestrator.run.context import RunContext
-from orchestrator.run.http_client import answers_once
-from orchestrator.run.ports import port_in_use, wait_port_free
+from orchestrator.measure.context import RunContext
+from orchestrator.measure.ports import port_in_use, wait_port_free
+from orchestrator.verify.http_client import answers_once
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02

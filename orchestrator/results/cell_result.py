@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.load.result import LoadResult
 from orchestrator.results.saturation import is_load_bound
 
+CellStatus = Literal["ok", "failed", "skipped"]
+
 
 class ProcessCpu(BaseModel):
     """CPU time one process used over an interval, from /proc/PID/stat."""
@@ -127,7 +129,7 @@ class CellResult(BaseModel):
     language: str
     point: str = ""  # the load point's key; orch 0.1.0 had one point and no such field
     repetition: int
-    status: Literal["ok", "failed", "skipped"]  # skipped: its server failed verify
+    status: CellStatus  # skipped: its server failed verify
     error: str | None = None
     started_at: str
     finished_at: str

@@ -6,18 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.deploy.load_hosts import LoadDeployment
+from orchestrator.deploy.load_provision import LoadDeployment
 from orchestrator.errors import UserError
-from orchestrator.hosts.base import CommandResult, Host
+from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
 from orchestrator.load import wrk
+from orchestrator.load.descriptors import raise_for_points
 from orchestrator.load.k6 import K6
 from orchestrator.load.points import LoadPoint, Profile, connections_text
-from orchestrator.load.result import LoadResult
 from orchestrator.load.split import Share, host_point, shares, split_count
-from orchestrator.load.tool import LoadCommand, LoadTool
+from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
-from orchestrator.run.descriptors import raise_for_points
 
 
 @dataclass(frozen=True)
@@ -99,79 +98,28 @@ def load_members(
     return members
 
 
-class SplitTool:
-    """The run's load tool as the record and the report name it when the load is split:
-    everything as the tool says, except that its load model says how it is split."""
-
-    def __init__(self, tool: LoadTool, members: Sequence[LoadMember]) -> None:
-        self.tool = tool
-        self.members = list(members)
-
-    @property
-    def name(self) -> str:
-        """What `--load-tool` called it."""
-        return self.tool.name
-
-    @property
-    def kind(self) -> str:
-        """The program: k6 or wrk."""
-        return self.tool.kind
-
-    @property
-    def path(self) -> str:
-        """The binary on the first load host."""
-        return self.tool.path
-
-    @property
-    def version(self) -> str:
-        """Its version line (on the first load host)."""
-        return self.tool.version
-
-    @property
-    def label(self) -> str:
-        """How the report names it."""
-        return self.tool.label
-
-    @property
-    def raw_output_name(self) -> str:
-        """File name for its console output."""
-        return self.tool.raw_output_name
-
-    def command(
-        self, url: str, profile: Profile, point: LoadPoint, output_dir: str, prefix: str = ""
-    ) -> LoadCommand:
-        """The first host's invocation (each host's own is its member's tool's)."""
-        return self.tool.command(url, profile, point, output_dir, prefix)
-
-    def succeeded(self, result: CommandResult) -> bool:
-        """Whether a run produced a usable result."""
-        return self.tool.succeeded(result)
-
-    def parse(
-        self, output: str, summary: str | None, profile: Profile, point: LoadPoint, source: str
-    ) -> LoadResult:
-        """One run's result."""
-        return self.tool.parse(output, summary, profile, point, source)
-
-    def model(self, profile: Profile, point: LoadPoint) -> str:
-        """The load model in words, with how the load hosts share it."""
-        parts = [m.share for m in self.members]
-        if self.kind == "k6":
-            each = ", ".join(f"{m.name} {m.share.fraction}" for m in self.members)
-            return (
-                f"{self.tool.model(profile, point)}; split across {len(self.members)} load "
-                f"hosts by k6 execution segments ({each}), started together"
-            )
-        counts = split_count(point.vus, parts)
-        each = ", ".join(
-            f"{m.name} {count} on {wrk.threads_for(m.cpus, count)} thread(s)"
-            for m, count in zip(self.members, counts, strict=True)
-        )
-        depth = (
-            f", {point.pipeline} requests pipelined per connection" if point.pipeline > 1 else ""
-        )
+def load_model(
+    tool: LoadTool, members: Sequence[LoadMember], profile: Profile, point: LoadPoint
+) -> str:
+    """The load model of `point` in words, as the record and the report name it; with
+    several load hosts (`members`), how they share it."""
+    if not members:
+        return tool.model(profile, point)
+    parts = [m.share for m in members]
+    if tool.kind == "k6":
+        each = ", ".join(f"{m.name} {m.share.fraction}" for m in members)
         return (
-            f"closed loop: wrk, {connections_text(point.vus)} for "
-            f"{wrk.seconds_text(profile)} s{depth}, "
-            f"split across {len(self.members)} load hosts ({each}), started together"
+            f"{tool.model(profile, point)}; split across {len(members)} load "
+            f"hosts by k6 execution segments ({each}), started together"
         )
+    counts = split_count(point.vus, parts)
+    each = ", ".join(
+        f"{m.name} {count} on {wrk.threads_for(m.cpus, count)} thread(s)"
+        for m, count in zip(members, counts, strict=True)
+    )
+    depth = f", {point.pipeline} requests pipelined per connection" if point.pipeline > 1 else ""
+    return (
+        f"closed loop: wrk, {connections_text(point.vus)} for "
+        f"{wrk.seconds_text(profile)} s{depth}, "
+        f"split across {len(members)} load hosts ({each}), started together"
+    )

@@ -15,14 +15,9 @@ from collections.abc import Callable
 from orchestrator.catalogue.spec import ServerSpec
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import describe_exit
-from orchestrator.results.cell import utc_now
-from orchestrator.results.rundir import write_atomic
-from orchestrator.results.verification import Verification, VerifyStep
-from orchestrator.run.answers import judge
-from orchestrator.run.context import RunContext
-from orchestrator.run.http_client import Step, exchange, request
-from orchestrator.run.orphans import forget_server, record_server
-from orchestrator.run.server_process import (
+from orchestrator.leftovers import forget_server, record_server
+from orchestrator.measure.context import RunContext
+from orchestrator.measure.server_process import (
     check_port_free,
     fetch_log,
     log_tail,
@@ -30,6 +25,11 @@ from orchestrator.run.server_process import (
     stop_server,
     wait_until_ready,
 )
+from orchestrator.results.cell_result import utc_now
+from orchestrator.results.rundir import write_atomic
+from orchestrator.results.verification import Verification, VerifyStep
+from orchestrator.verify.answers import judge
+from orchestrator.verify.http_client import Step, exchange, request
 
 VERIFY_DIR = "verify"  # in the run directory: verify/<server>/server.log, answers.txt
 PIPELINED = 16
