@@ -61,6 +61,7 @@ MODULE_TIERS = {
     "test_faults_lab": "lab",
     "test_faults_loopback": "e2e",
     "test_host_contract": "lab",
+    "test_import_rules": "unit",
     "test_inventory": "unit",
     "test_inventory_load_hosts": "unit",
     "test_k6_parse": "unit",

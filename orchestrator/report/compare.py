@@ -22,10 +22,6 @@ from orchestrator.results.stats import METHOD_NONE, Estimate, describe_method, w
 Metric = Callable[[CellResult], float | None]
 
 
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
-
-
 def _per_cpu(cell: CellResult) -> float | None:
     return cell.requests_per_cpu_second
 
@@ -35,7 +31,7 @@ def _median_latency(cell: CellResult) -> float | None:
 
 
 METRICS: tuple[tuple[str, Metric, str], ...] = (
-    ("Req/s", _rps, "{:,.0f}"),
+    ("Req/s", lambda c: c.requests_per_second, "{:,.0f}"),
     ("Req per server CPU-s", _per_cpu, "{:,.0f}"),
     ("Median latency (ms)", _median_latency, "{:.3f}"),
 )

@@ -106,10 +106,6 @@ def _latency(field: str) -> Figure:
     return read
 
 
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
-
-
 def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
     ok = _ok(group)
 
@@ -128,7 +124,7 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
         latency_p50_ms=over(_latency("p50")),
         latency_p99_ms=over(_latency("p99")),
         latency_p999_ms=over(_latency("p999")),
-        requests_per_second=over(_rps),
+        requests_per_second=over(lambda c: c.requests_per_second),
         requests_per_cpu_second=over(lambda c: c.requests_per_cpu_second),
         cpu_us_per_request=over(lambda c: c.cpu_us_per_request),
         server_cpu=over(lambda c: c.server_cpu.utilisation if c.server_cpu else None),

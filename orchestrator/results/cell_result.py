@@ -185,6 +185,11 @@ class CellResult(BaseModel):
         return load is not None and is_load_bound(load)
 
     @property
+    def requests_per_second(self) -> float | None:
+        """The load tool's Req/s (None without a load result)."""
+        return None if self.load is None else self.load.requests_per_second
+
+    @property
     def requests_per_cpu_second(self) -> float | None:
         """Requests served per second of server CPU: meaningful even when load-bound."""
         if self.load is None or self.server_cpu is None or self.server_cpu.cpu_seconds <= 0:

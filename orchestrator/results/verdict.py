@@ -77,17 +77,13 @@ def _pairs(
         found: dict[int, float] = {}
         for cell in cells:
             if cell.server == server and cell.point == point and cell.status == "ok":
-                value = getattr(cell, figure) if figure != "rps" else _rps(cell)
+                value = getattr(cell, figure)
                 if value is not None and value > 0:
                     found[cell.repetition] = value
         return found
 
     ep, io = by_round(epoll), by_round(io_uring)
     return [(ep[r], io[r]) for r in sorted(ep) if r in io]
-
-
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
 
 
 def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
@@ -128,7 +124,9 @@ def point_verdicts(
             rps = None
             if not bound and not point.is_open:
                 # io_uring over epoll: pairs reversed.
-                pairs = [(b, a) for a, b in _pairs(cells, epoll, io_uring, key, "rps")]
+                pairs = [
+                    (b, a) for a, b in _pairs(cells, epoll, io_uring, key, "requests_per_second")
+                ]
                 rps = _ratio(pairs)
             languages.append(LanguageVerdict(label, cpu, rps, bound))
         if languages:
