@@ -23,7 +23,7 @@ from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
-SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (README: precision)
+SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (METHOD.md: why short cells)
 SWEEP_REPETITIONS = 20  # rounds of a sweep when neither its profile nor the user say
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
