@@ -165,6 +165,14 @@ def run(
             "split requests) anyway; their rows are marked unverified.",
         ),
     ] = False,
+    no_perf: Annotated[
+        bool,
+        typer.Option(
+            "--no-perf",
+            help="Do not attach perf stat to the servers (it counts syscalls, and cycles "
+            "and instructions where the CPU has a PMU, over each cell's warm-up pass).",
+        ),
+    ] = False,
     accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
     """Deploy if needed, verify and measure every selected server, and print the seed's
@@ -187,6 +195,7 @@ def run(
                 "--rates": rates,
                 "--out": out,
                 "--allow-unverified": allow_unverified or None,
+                "--no-perf": no_perf or None,
             }
         )
         code = commands.resume_benchmark(resume, baseline, accept_new_host_keys, console, _say)
@@ -208,6 +217,7 @@ def run(
             out=out,
             accept_new_host_keys=accept_new_host_keys,
             allow_unverified=allow_unverified,
+            perf=not no_perf,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)
     if code:

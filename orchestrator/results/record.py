@@ -14,6 +14,7 @@ from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell_result import CellKey
+from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.verification import Verification
 
 FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
@@ -64,6 +65,7 @@ class ResumeRecord(_Record):
     command: str
     orch_commit: str
     cells: list[CellKey]
+    measurement: MeasurementRecord | None = None  # the resumed part's baseline and CPUs
 
 
 class RunRecord(_Record):
@@ -101,6 +103,7 @@ class RunRecord(_Record):
     servers: dict[str, ServerEntry] = {}
     verification: dict[str, Verification] = {}
     allow_unverified: bool = False
+    measurement: MeasurementRecord | None = None  # how cells cost the target (orch 0.3)
 
     @model_validator(mode="before")
     @classmethod
