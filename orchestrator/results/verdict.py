@@ -81,20 +81,20 @@ class Why:
 
     def sentence(self) -> str | None:
         """`io_uring 0.11 syscalls and 0.02 context switches per request, epoll 2.03 and
-        0.41` (None when neither was counted)."""
-
-        def side(name: str, syscalls: float | None, switches: float | None) -> str:
-            counts = [
-                f"{syscalls:.2f} syscalls" if syscalls is not None else "syscalls not counted",
-                f"{switches:.2f} context switches" if switches is not None else "",
-            ]
-            return f"{name} {' and '.join(c for c in counts if c)} per request"
-
-        if self.epoll_syscalls is None and self.epoll_switches is None:
+        0.41` (syscalls left out where perf did not count them; None: nothing counted)."""
+        pairs = [
+            (what, io, ep)
+            for what, io, ep in (
+                ("syscalls", self.io_uring_syscalls, self.epoll_syscalls),
+                ("context switches", self.io_uring_switches, self.epoll_switches),
+            )
+            if io is not None and ep is not None
+        ]
+        if not pairs:
             return None
-        io = side("io_uring", self.io_uring_syscalls, self.io_uring_switches)
-        ep = side("epoll", self.epoll_syscalls, self.epoll_switches)
-        return f"{io}, {ep}"
+        io_words = " and ".join(f"{io:.2f} {what}" for what, io, _ in pairs)
+        ep_words = " and ".join(f"{ep:.2f}" for _, _, ep in pairs)
+        return f"io_uring {io_words} per request, epoll {ep_words}"
 
 
 @dataclass(frozen=True)
