@@ -15,6 +15,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell_result import CellKey
 from orchestrator.results.cost import MeasurementRecord
+from orchestrator.results.precision_record import PrecisionRecord
 from orchestrator.results.verification import Verification
 
 FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
@@ -104,6 +105,12 @@ class RunRecord(_Record):
     verification: dict[str, Verification] = {}
     allow_unverified: bool = False
     measurement: MeasurementRecord | None = None  # how cells cost the target (orch 0.3)
+    # A run to a precision: what it asked of the verdict and how far it got. The main job
+    # measures its table point once with the run's profile (`table_points`, which the
+    # verdict leaves out) and its verdict point with a short profile (`point_profiles`).
+    precision: PrecisionRecord | None = None
+    point_profiles: dict[str, Profile] = {}
+    table_points: list[str] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -146,6 +153,15 @@ class RunRecord(_Record):
         rate search measures its rates out of order)."""
         kinds = {"ramp": 0, "closed": 1, "open": 2}
         return sorted(self.points, key=lambda p: (kinds[p.kind], p.rate or 0, p.vus, p.pipeline))
+
+    def profile_of(self, key: str) -> Profile:
+        """The profile of the cells at one point."""
+        return self.point_profiles.get(key, self.profile)
+
+    @property
+    def verdict_points(self) -> list[LoadPoint]:
+        """The points the verdict speaks of: all but those measured only for the table."""
+        return [point for point in self.ordered_points if point.key not in self.table_points]
 
     def point(self, key: str) -> LoadPoint:
         """The load point with this key."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from statistics import fmean, median, stdev
 
 CONFIDENCE = 0.95
@@ -124,6 +125,8 @@ def median_ci(values: Sequence[float]) -> Estimate:
     return Estimate(centre, low, high, n, METHOD_T, CONFIDENCE)
 
 
+# Cached: a run to a precision asks for it after every round, n up to a few hundred.
+@cache
 def signed_rank_critical(n: int, confidence: float = CONFIDENCE) -> tuple[int, float] | None:
     """The Wilcoxon signed-rank critical value for n pairs: the largest c with
     P(T <= c) <= (1 - confidence) / 2 under no difference, and the coverage

@@ -133,6 +133,15 @@ def _pairs(
     return [(ep[r], io[r]) for r in sorted(ep) if r in io]
 
 
+def cpu_pairs(
+    cells: Sequence[CellResult], epoll: str, io_uring: str, point: str
+) -> tuple[CpuFigure, list[tuple[float, float]]]:
+    """The CPU figure the verdict compares for one pair at one point, and its (epoll,
+    io_uring) values per round where both cells succeeded (what `--precision` judges too)."""
+    figure = _figure(cells, (epoll, io_uring), point)
+    return figure, _pairs(cells, epoll, io_uring, point, FIGURE_FIELDS[figure])
+
+
 def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
     return paired_ratio_ci(pairs) if pairs else None
 
@@ -190,8 +199,8 @@ def point_verdicts(
         languages = []
         for label, epoll_row, io_row in comparable_pairs([r for r in rows if r.point == key]):
             epoll, io_uring = epoll_row.server, io_row.server
-            figure = _figure(cells, (epoll, io_uring), key)
-            cpu = _ratio(_pairs(cells, epoll, io_uring, key, FIGURE_FIELDS[figure]))
+            figure, cpu_values = cpu_pairs(cells, epoll, io_uring, key)
+            cpu = _ratio(cpu_values)
             process = None
             if figure == "target":
                 process = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
