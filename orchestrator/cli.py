@@ -103,8 +103,23 @@ def run(
         int | None,
         typer.Option(
             min=1,
-            help="Rounds: measurements per server and point (default: 3 for seed; a sweep: "
-            "80 with sweep-short, 20 with sweep, 2 per rate with --rates auto; else 1).",
+            help="Rounds: measurements per server and point, a fixed number instead of "
+            "--precision (default: rounds to a precision for a sweep and the main job; 2 "
+            "per rate with --rates auto; else 3 for seed, 1 for other profiles).",
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Add rounds until the verdict's interval at every point is this narrow "
+            "for every language, e.g. 1% (±1%); default 1% for a sweep and the main job.",
+        ),
+    ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="The wall time those rounds may take, e.g. 15m (the default); the main "
+            "job's table round comes before it.",
         ),
     ] = None,
     warmup: Annotated[
@@ -187,6 +202,8 @@ def run(
                 "--duration": duration,
                 "--vus": vus,
                 "--repetitions": repetitions,
+                "--precision": precision,
+                "--budget": budget,
                 "--warmup": warmup,
                 "--load-tool": load_tool,
                 "--pipeline": pipeline,
@@ -207,6 +224,8 @@ def run(
             duration=duration,
             vus=vus,
             repetitions=repetitions,
+            precision=precision,
+            budget=budget,
             warmup=warmup,
             load_tool=load_tool,
             pipeline=pipeline,

@@ -17,9 +17,15 @@ from orchestrator.load.split import describe_shares
 from orchestrator.log import Log, fail_line
 from orchestrator.report.compare import compare_runs
 from orchestrator.report.write import FORMATS, write_reports
+from orchestrator.results.precision_record import duration_text, percent_text
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.execute import execute_run, resume_run
 from orchestrator.run.options import RunOptions, RunRequest, build_options
+from orchestrator.run.precision_intro import (
+    precision_cells_guess,
+    precision_intro,
+    precision_seconds_guess,
+)
 from orchestrator.run.progress import RunProgress
 from orchestrator.run.resume import plan_resume
 from orchestrator.run.signals import RunInterrupted, RunStopped
@@ -71,6 +77,17 @@ def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: L
     """`orch run`: measure every cell, then print and save the report; the exit status."""
     inv = load_inventory(inventory)
     opts = build_options(inv, load_catalogue(inv, inventory), request)
+    if opts.precision is not None:
+        say(precision_intro(opts, opts.precision))
+        return _measure_and_report(
+            opts,
+            precision_cells_guess(opts, opts.precision),
+            console,
+            lambda progress: execute_run(
+                inv, opts, say, progress.cell_started, progress.cell_done, progress.round_done
+            ),
+            expected_seconds=precision_seconds_guess(opts, opts.precision),
+        )
     steps = AUTO_RATE_STEPS_GUESS if opts.auto_rates else len(opts.points)
     total = len(opts.servers) * steps * opts.repetitions
     profile = opts.profile
@@ -106,15 +123,31 @@ def resume_benchmark(
     missing = ", ".join(record.cell_label(cell.key) for cell in plan.missing)
     say(
         f"resuming {plan.run_dir.path}: {len(plan.missing)} of {len(plan.planned)} cells "
-        f"missing ({missing})"
+        f"missing ({missing or 'none'})"
     )
+    precision = record.precision
+    expected = None
+    if precision is not None and precision.outcome == "running":
+        left = max(0.0, precision.budget_seconds - precision.spent_seconds)
+        say(
+            f"then rounds until {percent_text(precision.target)} for every compared pair, "
+            f"within the {duration_text(left)} left of its budget"
+        )
+        expected = left
     return _measure_and_report(
         opts,
         len(plan.missing),
         console,
         lambda progress: resume_run(
-            plan.run_dir, opts, plan.missing, say, progress.cell_started, progress.cell_done
+            plan.run_dir,
+            opts,
+            plan.missing,
+            say,
+            progress.cell_started,
+            progress.cell_done,
+            progress.round_done,
         ),
+        expected_seconds=expected,
     )
 
 
@@ -123,6 +156,7 @@ def _measure_and_report(
     total: int,
     console: Console,
     measure: Callable[[RunProgress], RunDirectory],
+    expected_seconds: float | None = None,
 ) -> int:
     """Run `measure` under a progress bar, render the report, and say how the run ended:
     0 all cells measured, 1 a cell failed or a host was lost, 128+N on signal N."""
@@ -130,6 +164,8 @@ def _measure_and_report(
     try:
         with_point = opts.auto_rates or len(opts.points) > 1
         with RunProgress(console, total, cell_seconds, with_point) as progress:
+            if expected_seconds is not None:
+                progress.expect(expected_seconds)
             run_dir = measure(progress)
     except RunInterrupted as stop:
         if stop.run_dir is None:
@@ -201,8 +237,11 @@ def list_runs(out: Path) -> list[str]:
         except UserError as exc:
             lines.append(f"{path.name}  unreadable: {exc}")
             continue
+        rounds = f"x{record.repetitions}"
+        if record.precision is not None:
+            rounds = f"to {percent_text(record.precision.target)} ({record.precision.outcome})"
         lines.append(
             f"{path.name}  {record.status:<11} {measured}/{len(record.plan)} cells  "
-            f"{record.profile.name}  {record.load_tool.label}  x{record.repetitions}"
+            f"{record.profile.name}  {record.load_tool.label}  {rounds}"
         )
     return lines

@@ -34,7 +34,9 @@ class Profile(BaseModel):
     name: str
     stages: tuple[Stage, ...] = Field(min_length=1)
     warmup: float | None = None  # seconds of unmeasured load before each cell; None: default
-    rounds: int | None = None  # a sweep's rounds when --repetitions is not given
+    # A sweep's rounds when --repetitions was not given, before runs went to a precision
+    # (kept so that run.json files of orch 0.3 still load).
+    rounds: int | None = None
 
     @property
     def warmup_seconds(self) -> float:
@@ -150,8 +152,10 @@ PROFILES: dict[str, Profile] = {
     # why short cells).
     # k6 needs its seconds (VUs to start, and a low rate's CPU counted in 10 ms ticks);
     # wrk starts in milliseconds and is cut short for a quarter-second warm-up.
-    "sweep": Profile(name="sweep", stages=_stages((5, 500)), warmup=1.0, rounds=20),
-    "sweep-short": Profile(name="sweep-short", stages=_stages((1, 500)), warmup=0.25, rounds=80),
+    "sweep": Profile(name="sweep", stages=_stages((5, 500)), warmup=1.0),
+    "sweep-short": Profile(name="sweep-short", stages=_stages((1, 500)), warmup=0.25),
+    # The main job's verdict rounds: k6 holding the seed's peak, as short as k6 allows.
+    "verdict": Profile(name="verdict", stages=_stages((2, 500)), warmup=1.0),
 }
 
 

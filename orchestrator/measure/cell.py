@@ -110,7 +110,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
     ctx = ctx.for_server(server)
     paths = ctx.cell_paths(server.name, cell.point.key, cell.repetition)
     log_path = paths.server_log
-    warmup = ctx.profile.warmup_seconds
+    profile = ctx.profile_for(cell.point.key)
+    warmup = profile.warmup_seconds
     start = CellStart(cell, utc_now(), warmup)
 
     problem = ctx.deployed.problem(server)
@@ -133,12 +134,12 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         ctx.load.run(["mkdir", "-p", f"{ctx.deployed.load_workdir}/{paths.remote}"], timeout=30)
         perf = None
         if warmup > 0:
-            warm = PassRequest(server.name, cell.point, ctx.profile.warmup_profile(), WARMUP_PREFIX)
+            warm = PassRequest(server.name, cell.point, profile.warmup_profile(), WARMUP_PREFIX)
             perf = warm_up(ctx, warm, pid, paths)
             check_alive(ctx, pid, log_path, "warm-up", None)
         reading = SnapshotPlan(pid, plan.interface, plan.record.interface_irqs)
         before = take_snapshot(ctx.target, reading)
-        measured = PassRequest(server.name, cell.point, ctx.profile, "")
+        measured = PassRequest(server.name, cell.point, profile, "")
         load = run_load(ctx, measured, paths.remote, paths.local)
         check_alive(ctx, pid, log_path, "load", load.result)
         after = take_snapshot(ctx.target, reading)

@@ -55,6 +55,12 @@ class RunContext:
     server_port: int | None = None  # the fixed port of the server at hand, if it has one
     load_members: list[LoadMember] = field(default_factory=list)  # when the load is split
     cost_plan: CostPlan | None = None  # what each cell measures of the target's cost
+    # Points whose cells use another profile than the run's (the main job's verdict point).
+    point_profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def profile_for(self, point: str) -> Profile:
+        """The profile of cells at the point with this key."""
+        return self.point_profiles.get(point, self.profile)
 
     @property
     def observer_cpus(self) -> list[int] | None:

@@ -28,6 +28,7 @@ from orchestrator.results.record import ResumeRecord
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.run.options import RunOptions
 from orchestrator.run.plan import build_plan
+from orchestrator.run.precision import RoundCallback, measure_to_precision
 from orchestrator.run.rate_search import search_rates
 from orchestrator.run.record_keeper import RecordKeeper
 from orchestrator.run.sequence import CellCallback, DoneCallback, HostLost, run_plan
@@ -154,6 +155,7 @@ def _context(
         allow_unverified=opts.allow_unverified,
         load_members=prepared.members,
         cost_plan=cost_plan,
+        point_profiles=opts.point_profiles,
     )
 
 
@@ -171,8 +173,24 @@ def _measure(keeper: RecordKeeper, measure: Callable[[], object]) -> None:
     keeper.end("complete")
 
 
+def first_plan(opts: RunOptions) -> list[Cell]:
+    """The cells planned before the run starts. A rate search and a run to a precision
+    plan as they go; the main job plans the round of its table first."""
+    if opts.auto_rates:
+        return []
+    if opts.precision is not None:
+        table = [point for point in opts.points if point.key in opts.table_points]
+        return build_plan(opts.servers, table, 1) if table else []
+    return build_plan(opts.servers, opts.points, opts.repetitions)
+
+
 def execute_run(
-    inv: Inventory, opts: RunOptions, log: Log, on_start: CellCallback, on_done: DoneCallback
+    inv: Inventory,
+    opts: RunOptions,
+    log: Log,
+    on_start: CellCallback,
+    on_done: DoneCallback,
+    on_round: RoundCallback | None = None,
 ) -> RunDirectory:
     """Deploy, run every cell, write run.json and the cells; return the run directory."""
     with stop_on_signals():
@@ -181,12 +199,7 @@ def execute_run(
         try:
             try:
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
-                # A rate search plans each step as it goes.
-                cells = (
-                    []
-                    if opts.auto_rates
-                    else build_plan(opts.servers, opts.points, opts.repetitions)
-                )
+                cells = first_plan(opts)
                 peer = peer_address(inv)
                 interface = inv.target.interface or detect_interface(target, peer)
                 costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
@@ -224,6 +237,13 @@ def execute_run(
                             noted,
                         ),
                     )
+                elif opts.precision is not None:
+                    _measure(
+                        keeper,
+                        lambda: measure_to_precision(
+                            ctx, keeper, opts.servers, [], on_start, noted, on_round, table=cells
+                        ),
+                    )
                 else:
                     _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
@@ -238,8 +258,10 @@ def resume_run(
     log: Log,
     on_start: CellCallback,
     on_done: DoneCallback,
+    on_round: RoundCallback | None = None,
 ) -> RunDirectory:
-    """Measure the `cells` a run lacks, with its recorded inventory, profile and tool."""
+    """Measure the `cells` a run lacks, with its recorded inventory, profile and tool; a
+    run to a precision then goes on adding rounds while it may."""
     with stop_on_signals(), run_dir.lock():
         record = run_dir.read_run()
         inv = record.inventory
@@ -269,7 +291,17 @@ def resume_run(
             run_dir.write_run(record)
             keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
             ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, costs, log)
-            _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
+            noted = keeper.noting(on_done)
+            if record.precision is not None and record.precision.outcome == "running":
+                earlier = run_dir.read_cells()
+                _measure(
+                    keeper,
+                    lambda: measure_to_precision(
+                        ctx, keeper, opts.servers, earlier, on_start, noted, on_round, pending=cells
+                    ),
+                )
+            else:
+                _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
             hosts.close()

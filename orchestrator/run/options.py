@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.catalogue.read import Catalogue
@@ -19,12 +19,12 @@ from orchestrator.load.choice import (
 )
 from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
+from orchestrator.run.precision_options import PrecisionAsk, main_shape, precision_ask
 from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
 SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (METHOD.md: why short cells)
-SWEEP_REPETITIONS = 20  # rounds of a sweep when neither its profile nor the user say
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
 
@@ -45,6 +45,11 @@ class RunOptions:
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
     perf: bool = True  # perf stat on the server over each warm-up pass
+    # Rounds added until the verdict is this precise (None: `repetitions` rounds), at
+    # the points not in `table_points` (the main job's, measured once for the table).
+    precision: PrecisionAsk | None = None
+    table_points: list[str] = field(default_factory=list)
+    point_profiles: dict[str, Profile] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class RunRequest:
     accept_new_host_keys: bool = False
     allow_unverified: bool = False
     perf: bool = True
+    precision: str | None = None  # the half-width asked of the verdict, e.g. `1%`
+    budget: str | None = None  # the rounds' wall time, e.g. `15m`
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -103,17 +110,33 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
     profile = resolve_profile(
         profile_name, request.duration, request.vus, request.warmup, request.rate
     )
+    table_points: list[str] = []
+    point_profiles: dict[str, Profile] = {}
     if sweeping:
         first = [START_RATE] if auto else None  # a rate search adds its points as it goes
         points = sweep_points(tool, profile, connections, rates or first, pipelines)
         depth = max(point.pipeline for point in points)
-        default = AUTO_RATE_REPETITIONS if auto else (profile.rounds or SWEEP_REPETITIONS)
-        repetitions = request.repetitions or default
+        repetitions = request.repetitions or AUTO_RATE_REPETITIONS
+        precision = precision_ask(
+            request.precision, request.budget, request.repetitions, True, auto
+        )
     else:
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
         points = [profile_point(tool, profile, request.rate, depth)]
         repetitions = request.repetitions or default_repetitions(profile_name)
-    check_k6_seconds(tool, profile, points)
+        shape = main_shape(tool, points[0], request.repetitions)
+        precision = precision_ask(
+            request.precision, request.budget, request.repetitions, shape is not None
+        )
+        if shape is not None:
+            # One round of the profile for the table, short rounds for the verdict.
+            points = [shape.table_point, shape.verdict_point]
+            table_points = [shape.table_point.key]
+            point_profiles = {shape.verdict_point.key: shape.verdict_profile}
+            repetitions = 1
+    if precision is not None and not table_points:
+        repetitions = precision.min_rounds  # what `orch list` shows; rounds are added
+    check_k6_seconds(tool, profile, [p for p in points if p.key not in point_profiles])
     check_points(inv, points)
     single = request.servers[0] if len(request.servers) == 1 else "custom"
     label = request.matrix or single
@@ -131,6 +154,9 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
         perf=request.perf,
+        precision=precision,
+        table_points=table_points,
+        point_profiles=point_profiles,
     )
 
 

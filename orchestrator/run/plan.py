@@ -41,11 +41,21 @@ def build_plan(
     """
     if repetitions < 1:
         raise ValueError("repetitions must be at least 1")
-    groups = comparison_groups(servers)
     cells: list[Cell] = []
     for round_index in range(repetitions):
-        for point in _rotated(points, round_index):
-            for group in _rotated(groups, round_index):
-                order = group if round_index % 2 == 0 else list(reversed(group))
-                cells.extend(Cell(server, point, round_index + 1) for server in order)
+        cells += plan_round([(point, servers) for point in points], round_index)
+    return cells
+
+
+def plan_round(
+    visits: Sequence[tuple[LoadPoint, Sequence[ServerSpec]]], round_index: int
+) -> list[Cell]:
+    """One round (`round_index` from 0; its cells are repetition `round_index + 1`): the
+    servers given at each point, ordered as `build_plan` orders a round. A run to a
+    precision plans each round this way, with only the servers still needing it."""
+    cells: list[Cell] = []
+    for point, servers in _rotated(visits, round_index):
+        for group in _rotated(comparison_groups(servers), round_index):
+            order = group if round_index % 2 == 0 else list(reversed(group))
+            cells.extend(Cell(server, point, round_index + 1) for server in order)
     return cells

@@ -10,6 +10,7 @@ from orchestrator.load.tool import LoadTool
 from orchestrator.log import Log
 from orchestrator.measure.cell import Cell
 from orchestrator.results.cell_result import CellResult, utc_now
+from orchestrator.results.precision_record import PrecisionRecord
 from orchestrator.results.record import RunRecord, RunStatus
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.verification import Verification
@@ -41,11 +42,24 @@ class RecordKeeper:
         points, models = list(record.points), dict(record.load_models)
         if point.key not in models:
             points.append(point)
-            models[point.key] = load_model(self.tool, self.members, record.profile, point)
+            models[point.key] = load_model(
+                self.tool, self.members, record.profile_of(point.key), point
+            )
         plan = [*record.plan, *(cell.key for cell in cells)]
         self.record = record.model_copy(
             update={"points": points, "load_models": models, "plan": plan}
         )
+        self.run_dir.write_run(self.record)
+
+    def plan_cells(self, cells: Sequence[Cell]) -> None:
+        """Add cells at points the plan already has, before they run."""
+        plan = [*self.record.plan, *(cell.key for cell in cells)]
+        self.record = self.record.model_copy(update={"plan": plan})
+        self.run_dir.write_run(self.record)
+
+    def set_precision(self, precision: PrecisionRecord) -> None:
+        """Keep how far a run to a precision got (its time spent, how it ended)."""
+        self.record = self.record.model_copy(update={"precision": precision})
         self.run_dir.write_run(self.record)
 
     def note(self, result: CellResult) -> None:

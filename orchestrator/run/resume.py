@@ -43,7 +43,9 @@ def plan_resume(path: Path, accept_new_host_keys: bool = False) -> ResumePlan:
         raise UserError(f"{source}: the run has no plan to resume")
     measured = run_dir.measured()
     missing = [cell for cell in planned if cell.key not in measured]
-    if not missing:
+    # A run to a precision stopped between rounds lacks no planned cell, only rounds.
+    rounds_left = record.precision is not None and record.precision.outcome == "running"
+    if not missing and not rounds_left:
         raise UserError(
             f"{path}: the run is already complete ({len(planned)} of {len(planned)} cells "
             "measured); nothing to resume"
@@ -61,5 +63,7 @@ def plan_resume(path: Path, accept_new_host_keys: bool = False) -> ResumePlan:
         accept_new_host_keys=accept_new_host_keys,
         allow_unverified=record.allow_unverified,
         perf=record.measurement is None or record.measurement.perf != "off",
+        table_points=record.table_points,
+        point_profiles=record.point_profiles,
     )
     return ResumePlan(run_dir, options, planned, missing)

@@ -132,7 +132,10 @@ def new_record(
         profile=opts.profile,
         points=opts.points,
         load_models={
-            point.key: load_model(tool, members, opts.profile, point) for point in opts.points
+            point.key: load_model(
+                tool, members, opts.point_profiles.get(point.key, opts.profile), point
+            )
+            for point in opts.points
         },
         repetitions=opts.repetitions,
         baseline=opts.baseline,
@@ -143,4 +146,9 @@ def new_record(
         servers={server.name: server.entry for server in opts.servers},
         allow_unverified=opts.allow_unverified,
         measurement=measurement,
+        precision=None
+        if opts.precision is None
+        else opts.precision.record(opts.points, opts.table_points),
+        point_profiles=opts.point_profiles,
+        table_points=opts.table_points,
     )
