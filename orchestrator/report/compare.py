@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import median
 
+from orchestrator.report.compare_verdicts import verdict_comparison_lines
 from orchestrator.report.table import NOT_SIGNIFICANT, change
 from orchestrator.results.aggregate import Row, build_rows
 from orchestrator.results.cell_result import CellResult
@@ -143,4 +144,5 @@ def compare_runs(run_a: RunDirectory, run_b: RunDirectory) -> str:
     ]
     if left_out:
         out.append(f"Load points left out (not in both runs): {', '.join(left_out)}.")
+    out += verdict_comparison_lines(record_a, cells_a, record_b, cells_b)
     return "\n".join(out)

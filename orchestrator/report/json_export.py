@@ -20,7 +20,7 @@ _HISTOGRAMS: dict[str, Any] = {
 
 def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]) -> str:
     """Rows (as in results.csv), every cell result, and how to read them."""
-    data = {
+    data: dict[str, Any] = {
         "run": record.id,
         "load_model": record.load_model(),
         "load_model_kind": "open" if record.is_open_model else "closed",
@@ -34,4 +34,8 @@ def render_json(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[R
         # Histograms go to histograms.csv: thousands of buckets per cell.
         "cells": [c.model_dump(mode="json", exclude=_HISTOGRAMS) for c in cells],
     }
+    if record.precision is not None:  # a run to a precision: what it asked and reached
+        data["precision"] = record.precision.model_dump(mode="json")
+    if record.table_points:  # the main job: points measured only for the seed's table
+        data["table_points"] = record.table_points
     return json.dumps(data, indent=2) + "\n"

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
 from orchestrator.report.cost_section import cost_lines
+from orchestrator.report.decide import ending_lines
+from orchestrator.report.main_job_section import main_job_method, main_job_results, rounds_line
 from orchestrator.report.servers_section import (
     outside_verdict_line,
     server_note_lines,
@@ -78,7 +80,7 @@ def _statistics_line(record: RunRecord, rows: Sequence[Row]) -> str:
         else "in each round every language's epoll and io_uring run back to back, their "
         "order alternating, and points and languages start one later"
     )
-    line = (
+    line = rounds_line(record) or (
         f"- Repetitions: {record.repetitions}, cells interleaved ({order}); each figure is "
         "the median across a server's successful repetitions"
     )
@@ -132,7 +134,7 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
     profile = record.profile
     shape = (
         f"{profile.duration:g} s, up to {profile.max_vus} VUs"
-        if record.single_point
+        if record.single_point or record.table_points
         else f"each cell holds its load point for {profile.duration:g} s"
     )
     out = [
@@ -147,6 +149,7 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
         )
     else:
         out.append("- Warm-up: none (--warmup 0).")
+    out += main_job_method(record)
     out.append(f"- {record.placement}")
     out.append(f"- {record.traffic_note}")
     out += server_note_lines(record)
@@ -170,6 +173,8 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
 
 
 def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
+    if record.table_points:
+        return main_job_results(record, rows, _model_lines, _saturation_lines)
     if record.single_point:
         point = record.ordered_points[0]
         dropped = point.is_open or any(r.dropped_iterations for r in rows)
@@ -202,8 +207,9 @@ def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
 def _verdict_lines(
     record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Row]
 ) -> list[str]:
-    """The answer first: epoll against io_uring per load point, and rate-sweep knees."""
-    verdicts = point_verdicts(cells, rows, record.ordered_points)
+    """The answer first: epoll against io_uring per load point, and rate-sweep knees; then
+    what a run to a precision reached and, where it could not decide, what would."""
+    verdicts = point_verdicts(cells, rows, record.verdict_points)
     out = ["## Verdict", ""]
     if not verdicts:
         out.append(
@@ -220,6 +226,7 @@ def _verdict_lines(
     if len({p.rate for p in record.ordered_points if p.is_open}) > 1:
         out += ["", "Knees of the rate sweep:", ""]
         out += [f"- {knee.describe()}." for knee in knees]
+    out += ending_lines(record, cells, rows)
     out += ["", _verdict_method(verdicts), ""]
     return out
 

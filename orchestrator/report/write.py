@@ -67,8 +67,11 @@ def _plots(report: RunReport) -> str:
 
     record = report.record
     folder = report.run_dir.path
-    if record.single_point:
-        paths = write_plots(folder, report.rows, f"{record.id}: {record.load_model()}")
+    if record.single_point or record.table_points:
+        # The main job plots its table's point, as a run of one point does.
+        key = record.table_points[0] if record.table_points else record.points[0].key
+        rows = [row for row in report.rows if row.point == key]
+        paths = write_plots(folder, rows, f"{record.id}: {record.load_model(key)}")
     else:
         knees = find_knees(report.cells, report.rows, record.ordered_points)
         title = f"{record.id}: {record.load_tool.label}, {len(record.ordered_points)} load points"
