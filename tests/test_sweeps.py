@@ -19,6 +19,7 @@ from orchestrator.report.sweep_plots import rate_figure
 from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell_result import CellResult, CoreCpu, ProcessCpu
 from orchestrator.results.knees import find_knees, sustained
+from orchestrator.results.precision import MIN_ROUNDS
 from orchestrator.results.stats import Estimate
 from orchestrator.results.verdict import PointVerdict, point_verdicts, sentence, side_of
 from orchestrator.run.options import RunRequest, build_options
@@ -64,29 +65,39 @@ def test_points_are_the_cross_product() -> None:
 @pytest.mark.parametrize(
     ("tool", "extra", "profile", "seconds", "warmup", "rounds"),
     [
-        ("wrk", {"connections": "10,100"}, "sweep-short", 1.0, 0.25, 80),
-        ("wrk-pipelined", {"connections": "10"}, "sweep-short", 1.0, 0.25, 80),
-        ("k6", {"connections": "10,100"}, "sweep", 5.0, 1.0, 20),
-        ("k6", {"rates": "2000,4000"}, "sweep", 5.0, 1.0, 20),
+        # None: rounds until the default precision (at least the minimum, 10).
+        ("wrk", {"connections": "10,100"}, "sweep-short", 1.0, 0.25, None),
+        ("wrk-pipelined", {"connections": "10"}, "sweep-short", 1.0, 0.25, None),
+        ("k6", {"connections": "10,100"}, "sweep", 5.0, 1.0, None),
+        ("k6", {"rates": "2000,4000"}, "sweep", 5.0, 1.0, None),
         ("k6", {"rates": "auto"}, "sweep", 5.0, 1.0, 2),
-        ("wrk", {"connections": "10", "profile": "sweep"}, "sweep", 5.0, 1.0, 20),
+        ("wrk", {"connections": "10", "profile": "sweep"}, "sweep", 5.0, 1.0, None),
         ("wrk", {"connections": "10", "repetitions": 7}, "sweep-short", 1.0, 0.25, 7),
-        ("wrk", {"connections": "10", "profile": "quick"}, "quick", 18.0, 2.0, 20),
+        ("wrk", {"connections": "10", "profile": "quick"}, "quick", 18.0, 2.0, None),
         ("wrk", {}, "seed", 90.0, 5.0, 3),
     ],
 )
 def test_sweep_defaults_follow_the_load_tool(
-    tool: str, extra: dict[str, object], profile: str, seconds: float, warmup: float, rounds: int
+    tool: str,
+    extra: dict[str, object],
+    profile: str,
+    seconds: float,
+    warmup: float,
+    rounds: int | None,
 ) -> None:
-    """wrk sweeps take short cells in many rounds, k6 sweeps 5 s cells (its VUs start in
-    seconds), `--rates auto` its own rounds; a named profile or --repetitions wins."""
+    """wrk sweeps take short cells, k6 sweeps 5 s cells (its VUs start in seconds), and
+    both go to a precision; `--rates auto` its own rounds; a named profile or
+    --repetitions wins."""
     inv = load_inventory(REPO / "hosts.yaml")
     request = RunRequest(matrix="c", load_tool=tool, **extra)  # type: ignore[arg-type]
     options = build_options(inv, load_catalogue(inv), request)
     assert options.profile.name == profile
     assert options.profile.duration == seconds
     assert options.profile.warmup_seconds == warmup
-    assert options.repetitions == rounds
+    if rounds is None:
+        assert options.precision is not None and options.repetitions == MIN_ROUNDS
+    else:
+        assert options.precision is None and options.repetitions == rounds
 
 
 @pytest.mark.parametrize(

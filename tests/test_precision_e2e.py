@@ -1,0 +1,131 @@
+"""Real runs to a precision on a tiny sweep (the C pair, one point, half-second wrk cells):
+one stops because the target is reached, after a SIGTERM and `--resume` on the way; one
+stops because its budget is spent. And the main job's shape with a short profile: one
+round of the table, then the verdict's k6 rounds until the budget."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from fault_helpers import background, count_left, one_run_dir, read_record, wait_for
+from orch_helpers import orch, write_loopback_inventory
+
+from orchestrator.results.rundir import RunDirectory
+
+SERVERS = ("--server", "c-epoll", "--server", "c-io_uring")
+TINY = ("--connections", "8", "--load-tool", "wrk", "--duration", "0.5s", "--warmup", "0")
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    if (os.cpu_count() or 1) < 2:
+        pytest.fail("loopback mode needs two cores: one for the server, one for the load")
+    return write_loopback_inventory(tmp_path)
+
+
+def _left(test: str, tmp_path: Path) -> int:
+    return count_left(test, {"local": None}, [tmp_path / "work"])["local"]
+
+
+@pytest.mark.e2e
+def test_a_loose_target_is_reached_and_a_stopped_run_resumes_to_it(
+    inventory: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "runs"
+    args = ["run", "-i", str(inventory), *SERVERS, *TINY, "--precision", "40%", "--budget", "5m"]
+    with background([*args, "--out", str(out)], tmp_path) as run:
+        wait_for(
+            "the third round",
+            lambda: out.is_dir() and list(out.glob("*/cells/*/c8/3/result.json")),
+            120,
+            run,
+        )
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.wait(60) == 128 + signal.SIGTERM, run.output()
+    run_dir = one_run_dir(out)
+    record = read_record(run_dir)
+    assert record.status == "interrupted"
+    assert record.precision is not None and record.precision.outcome == "running"
+    assert _left("SIGTERM of a run to a precision", tmp_path) == 0
+
+    resumed = orch("run", "--resume", str(run_dir), timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "then rounds until ±40% for every compared pair, within the" in resumed.stdout
+    assert "round 10 (" in resumed.stdout and "±40% reached" in resumed.stdout
+    record = read_record(run_dir)
+    assert record.status == "complete" and record.precision is not None
+    assert record.precision.outcome == "reached"
+    assert 0 < record.precision.spent_seconds < 300
+    # The minimum rounds, each holding both servers once, then nothing more.
+    rounds = sorted({key.repetition for key in record.plan})
+    assert rounds == list(range(1, 11))
+    cells = RunDirectory.open(run_dir).read_cells()
+    assert len(cells) == 20 and all(c.status == "ok" for c in cells)
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "**Precision:** ±40% within 5m00s (asked): reached for every language" in report
+    assert _left("resume to a precision", tmp_path) == 0
+    again = orch("run", "--resume", str(run_dir), timeout=60)
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+@pytest.mark.e2e
+def test_a_tight_target_stops_when_the_budget_is_spent(inventory: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    done = orch(
+        "run", "-i", str(inventory), *SERVERS, *TINY, "--precision", "0.1%", "--budget", "5s",
+        "--out", str(out), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = one_run_dir(out)
+    record = read_record(run_dir)
+    assert record.precision is not None and record.precision.outcome == "budget"
+    assert record.precision.spent_seconds < 5.0 * 1.5  # a round starts only if it fits
+    rounds = {key.repetition for key in record.plan}
+    assert 1 <= len(rounds) < 10
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "**Precision:** ±0.1% within 5s (asked): not reached at 8 connections by C" in report
+    assert "the budget allowed" in report
+    decide = next(x for x in report.splitlines() if x.startswith("- To decide at 8 connections"))
+    assert "rounds for ±1% and ±2%" in decide or "one round shows no scatter" in decide
+    assert "`orch run -i " in decide and "--connections 8 --load-tool wrk" in decide
+    assert "--duration 0.5s --warmup 0s --precision 1%" in decide
+    assert _left("budget spent", tmp_path) == 0
+
+
+@pytest.mark.e2e
+def test_the_main_job_shape_with_a_short_profile(inventory: Path, tmp_path: Path) -> None:
+    """`orch run` at the profile's k6 ramp without --repetitions: the table's round, then
+    the verdict's short rounds at the ramp's peak as constant VUs, until the budget."""
+    out = tmp_path / "runs"
+    done = orch(
+        "run", "-i", str(inventory), *SERVERS, "--profile", "smoke", "--duration", "1s",
+        "--warmup", "0", "--budget", "8s", "--out", str(out), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the table from one round at ramp to 20 VUs" in done.stdout
+    run_dir = one_run_dir(out)
+    record = read_record(run_dir)
+    assert [p.key for p in record.points] == ["ramp20", "c20"]
+    assert record.table_points == ["ramp20"]
+    assert record.point_profiles["c20"].name == "verdict"
+    assert record.precision is not None and record.precision.points == ["c20"]
+    assert record.precision.outcome == "budget"
+    table = [k for k in record.plan if k.point == "ramp20"]
+    verdict = [k for k in record.plan if k.point == "c20"]
+    assert sorted(k.server for k in table) == ["c-epoll", "c-io_uring"]
+    assert {k.repetition for k in table} == {1} and len(verdict) >= 2
+    cells = RunDirectory.open(run_dir).read_cells()
+    long_cells = [c for c in cells if c.point == "c20"]
+    assert all(c.load is not None and c.load.duration_seconds > 1.5 for c in long_cells)
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    head = report[report.index("## Verdict") : report.index("## System Specs")]
+    assert "- At 20 connections " in head and "ramp to 20 VUs" not in head
+    assert "--connections 20 --load-tool k6 --profile verdict --precision 1%" in head
+    results = report[report.index("## Results") :]
+    assert "**The verdict's rounds at 20 connections**" in results
+    assert results.count("| Api | Language | Median Req. Duration |") == 2
+    assert (run_dir / "requests.svg").is_file()
+    assert _left("main job shape", tmp_path) == 0
