@@ -119,7 +119,8 @@ def run(
         str | None,
         typer.Option(
             help="The wall time those rounds may take, e.g. 15m (the default); the main "
-            "job's table round comes before it.",
+            "job's table round comes before it. With --resume: that much more time for a "
+            "run to a precision, also after its budget ran out.",
         ),
     ] = None,
     warmup: Annotated[
@@ -203,7 +204,6 @@ def run(
                 "--vus": vus,
                 "--repetitions": repetitions,
                 "--precision": precision,
-                "--budget": budget,
                 "--warmup": warmup,
                 "--load-tool": load_tool,
                 "--pipeline": pipeline,
@@ -215,7 +215,9 @@ def run(
                 "--no-perf": no_perf or None,
             }
         )
-        code = commands.resume_benchmark(resume, baseline, accept_new_host_keys, console, _say)
+        code = commands.resume_benchmark(
+            resume, baseline, accept_new_host_keys, console, _say, budget
+        )
     else:
         request = RunRequest(
             matrix=matrix,

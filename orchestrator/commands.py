@@ -13,6 +13,7 @@ from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import UserError
 from orchestrator.hosts.connect import open_run_hosts
 from orchestrator.inventory import describe_inventory, load_inventory
+from orchestrator.load.points import parse_duration
 from orchestrator.load.split import describe_shares
 from orchestrator.log import Log, fail_line
 from orchestrator.report.compare import compare_runs
@@ -112,10 +113,17 @@ def run_benchmark(inventory: Path, request: RunRequest, console: Console, say: L
 
 
 def resume_benchmark(
-    path: Path, baseline: str | None, accept_keys: bool, console: Console, say: Log
+    path: Path,
+    baseline: str | None,
+    accept_keys: bool,
+    console: Console,
+    say: Log,
+    budget: str | None = None,
 ) -> int:
-    """`orch run --resume`: measure the cells a run lacks, then report; the exit status."""
-    plan = plan_resume(path, accept_keys)
+    """`orch run --resume`: measure the cells a run lacks (and a run to a precision its
+    rounds, `budget` giving it more time), then report; the exit status."""
+    more = None if budget is None else parse_duration(budget, "--budget")
+    plan = plan_resume(path, accept_keys, more)
     opts = plan.options
     if baseline is not None:
         opts.baseline = baseline
@@ -127,8 +135,9 @@ def resume_benchmark(
     )
     precision = record.precision
     expected = None
-    if precision is not None and precision.outcome == "running":
-        left = max(0.0, precision.budget_seconds - precision.spent_seconds)
+    if precision is not None and (precision.outcome == "running" or more is not None):
+        left = more if more is not None else precision.budget_seconds - precision.spent_seconds
+        left = max(0.0, left)
         say(
             f"then rounds until {percent_text(precision.target)} for every compared pair, "
             f"within the {duration_text(left)} left of its budget"
@@ -146,6 +155,7 @@ def resume_benchmark(
             progress.cell_started,
             progress.cell_done,
             progress.round_done,
+            plan.more_seconds,
         ),
         expected_seconds=expected,
     )

@@ -24,8 +24,10 @@ from orchestrator.results.precision import pair_precisions, rounds_needed
 from orchestrator.results.precision_record import PrecisionOutcome, PrecisionRecord
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.run.execute import extend_budget
 from orchestrator.run.options import RunRequest, build_options
 from orchestrator.run.precision_options import parse_precision
+from orchestrator.run.resume import plan_resume
 
 RAMP = LoadPoint(kind="ramp", vus=500)
 C500 = LoadPoint(kind="closed", vus=500)
@@ -100,8 +102,8 @@ def test_the_cli_refuses_precision_with_repetitions_in_one_line() -> None:
         "orch: error: --precision: give a number of rounds (--repetitions) or a precision "
         "(--precision, --budget), not both"
     ]
-    resumed = orch("run", "--resume", "results/none", "--budget", "5m", timeout=60)
-    assert resumed.returncode == 2 and "--budget cannot be combined with it" in resumed.stderr
+    resumed = orch("run", "--resume", "results/none", "--precision", "5%", timeout=60)
+    assert resumed.returncode == 2 and "--precision cannot be combined with it" in resumed.stderr
 
 
 def test_budget_text_rounds_up_to_minutes() -> None:
@@ -259,3 +261,39 @@ def test_compare_says_when_two_runs_cannot_be_told_apart(tmp_path: Path) -> None
     apart = compare_runs(RunDirectory.open(first), RunDirectory.open(third))
     zig = next(x for x in apart.splitlines() if x.startswith("- At 500 connections, Zig"))
     assert "**the runs differ** (B's ratio over A's +1" in zig, zig
+
+
+def _stopped_sweep(tmp_path: Path, outcome: PrecisionOutcome) -> Path:
+    """A run to a precision with both cells of its one round measured."""
+    precision = PrecisionRecord(
+        target=0.01, budget_seconds=60, min_rounds=10, points=["c100"], spent_seconds=20,
+        outcome=outcome,
+    )  # fmt: skip
+    record = make_record(
+        plan=["c-epoll/c100/1", "c-io_uring/c100/1"], points=[C100], tool="wrk",
+        profile=PROFILES["sweep-short"], precision=precision,
+        status="interrupted" if outcome == "running" else "complete",
+    )  # fmt: skip
+    run_dir = make_run_dir(tmp_path, record)
+    for server in ("c-epoll", "c-io_uring"):
+        run_dir.write_cell(_cell(server, "c100", 1, 6.0, 0))
+    return run_dir.path
+
+
+def test_resume_goes_on_adding_rounds_where_a_run_stopped_between_them(tmp_path: Path) -> None:
+    """SIGTERM between rounds leaves no planned cell missing, but rounds to add."""
+    plan = plan_resume(_stopped_sweep(tmp_path / "a", "running"))
+    assert plan.missing == [] and len(plan.planned) == 2 and plan.more_seconds is None
+    spent = _stopped_sweep(tmp_path / "b", "budget")
+    with pytest.raises(UserError, match="the run is already complete"):
+        plan_resume(spent)
+    more = plan_resume(spent, more_seconds=120.0)
+    assert more.more_seconds == 120.0
+    record = extend_budget(RunDirectory.open(spent).read_run(), more.more_seconds)
+    assert record.precision is not None
+    assert (record.precision.budget_seconds, record.precision.outcome) == (140.0, "running")
+    with pytest.raises(UserError, match="already reached ±1% for every compared pair"):
+        plan_resume(_stopped_sweep(tmp_path / "c", "reached"), more_seconds=60.0)
+    fixed = make_run_dir(tmp_path / "d", make_record(plan=["c-epoll/1"], status="interrupted"))
+    with pytest.raises(UserError, match=r"--budget: .* ran a fixed number of rounds"):
+        plan_resume(fixed.path, more_seconds=60.0)

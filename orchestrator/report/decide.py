@@ -17,6 +17,7 @@ from orchestrator.results.precision import (
     MIN_ROUNDS,
     PairPrecision,
     cell_seconds,
+    outlook,
     pair_precisions,
     rounds_needed,
     schedule_seconds,
@@ -30,8 +31,13 @@ BUDGET_MARGIN = 1.2  # a suggested --budget leaves this much room over the estim
 PIPELINED_DEPTH = 16  # wrk-pipelined's own depth (load/wrk.py)
 
 
-def precision_lines(record: RunRecord, pairs: Sequence[PairPrecision]) -> list[str]:
-    """What the run asked and what it reached (nothing for runs of fixed rounds)."""
+def precision_lines(
+    record: RunRecord,
+    pairs: Sequence[PairPrecision],
+    costs: Mapping[tuple[str, str], float] | None = None,
+) -> list[str]:
+    """What the run asked and what it reached (nothing for runs of fixed rounds); where
+    the budget ran out, the `--resume` that would go on to the target."""
     precision = record.precision
     if precision is None:
         return []
@@ -66,7 +72,16 @@ def precision_lines(record: RunRecord, pairs: Sequence[PairPrecision]) -> list[s
             )
             + "."
         )
-    return [f"{head}: not reached {missed_text}: {ending} ({rounds}).{reached_text}"]
+    line = f"{head}: not reached {missed_text}: {ending} ({rounds}).{reached_text}"
+    ahead = outlook(pairs, precision.target, costs or {}, precision.min_rounds)
+    if precision.outcome != "reached" and ahead.seconds_left is not None:
+        more = budget_text(ahead.seconds_left * BUDGET_MARGIN)
+        line += (
+            f" `orch run --resume RUN_DIR --budget {more}` would go on to "
+            f"{percent_text(precision.target)}: about {ahead.rounds_left} more rounds, "
+            f"{duration_text(ahead.seconds_left)} here."
+        )
+    return [line]
 
 
 def _by_point(pairs: Sequence[PairPrecision]) -> dict[str, list[PairPrecision]]:
@@ -308,7 +323,8 @@ def ending_lines(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[
     """The verdict's last paragraphs: the precision reached, and how to decide."""
     pairs = pair_precisions(cells, rows, record.verdict_points)
     sessions = [record.started_at, *(resumed.at for resumed in record.resumed)]
-    decide = decide_lines(record, pairs, rows, cell_seconds(cells, sessions))
-    out = precision_lines(record, pairs)
+    costs = cell_seconds(cells, sessions)
+    decide = decide_lines(record, pairs, rows, costs)
+    out = precision_lines(record, pairs, costs)
     out = ["", *out] if out else []
     return out + (["", *(f"- {line}" for line in decide)] if decide else [])

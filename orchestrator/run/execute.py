@@ -24,7 +24,7 @@ from orchestrator.measure.cost_plan import CostPlan, plan_costs
 from orchestrator.measure.interface import detect_interface
 from orchestrator.measure.ports import port_in_use, wait_port_free
 from orchestrator.results.cell_result import utc_now
-from orchestrator.results.record import ResumeRecord
+from orchestrator.results.record import ResumeRecord, RunRecord
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.run.options import RunOptions
 from orchestrator.run.plan import build_plan
@@ -184,6 +184,15 @@ def first_plan(opts: RunOptions) -> list[Cell]:
     return build_plan(opts.servers, opts.points, opts.repetitions)
 
 
+def extend_budget(record: RunRecord, more_seconds: float | None) -> RunRecord:
+    """The record of a run to a precision given `more_seconds` from now (None: as it is)."""
+    if more_seconds is None or record.precision is None:
+        return record
+    budget = record.precision.spent_seconds + more_seconds
+    precision = record.precision.model_copy(update={"budget_seconds": budget, "outcome": "running"})
+    return record.model_copy(update={"precision": precision})
+
+
 def execute_run(
     inv: Inventory,
     opts: RunOptions,
@@ -259,11 +268,13 @@ def resume_run(
     on_start: CellCallback,
     on_done: DoneCallback,
     on_round: RoundCallback | None = None,
+    more_seconds: float | None = None,
 ) -> RunDirectory:
     """Measure the `cells` a run lacks, with its recorded inventory, profile and tool; a
-    run to a precision then goes on adding rounds while it may."""
+    run to a precision then goes on adding rounds while it may (`more_seconds`: that much
+    more time than it has spent, also after its budget ran out)."""
     with stop_on_signals(), run_dir.lock():
-        record = run_dir.read_run()
+        record = extend_budget(run_dir.read_run(), more_seconds)
         inv = record.inventory
         run_dir.remove_stale_temporaries()
         hosts = open_run_hosts(inv, opts.accept_new_host_keys)
