@@ -154,7 +154,7 @@ def _coverage(
         logs: list[float] = []
         while True:
             logs.append(true_log + draw(rng, sd))
-            if len(logs) >= 2:
+            if len(logs) >= MIN_ROUNDS:  # no pair stops before (tested above)
                 pair = _pair(logs)
                 if pair.reached(target) or len(logs) >= 400:
                     break

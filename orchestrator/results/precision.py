@@ -26,7 +26,7 @@ from orchestrator.results.verdict import CpuFigure, comparable_pairs, cpu_pairs
 
 # Rounds before a pair may stop. Below 6 the verdict has only a t interval, and a stop
 # soon after that trusts a scatter seen in a handful of rounds: simulated coverage at
-# stopping falls from 93-94% to 92-93% with 6 instead of 10 (METHOD.md).
+# stopping was up to a point lower with 6 than with 10 (METHOD.md).
 MIN_ROUNDS = 10
 # The Wilcoxon interval of the Hodges-Lehmann estimate is about sqrt(pi/3) times as wide
 # as the t interval on normal data (its asymptotic efficiency is 3/pi).
