@@ -57,6 +57,7 @@ MODULE_TIERS = {
     "test_catalogue": "unit",
     "test_catalogue_e2e": "e2e",
     "test_cost_parsers": "unit",
+    "test_cost_e2e": "e2e",
     "test_cost_units": "unit",
     "test_e2e_loopback": "e2e",
     "test_fault_units": "unit",
