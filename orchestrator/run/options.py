@@ -44,6 +44,7 @@ class RunOptions:
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
+    tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class RunRequest:
     out: Path | None = None
     accept_new_host_keys: bool = False
     allow_unverified: bool = False
+    tune: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -128,6 +130,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         accept_new_host_keys=request.accept_new_host_keys,
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
+        tune=request.tune,
     )
 
 
