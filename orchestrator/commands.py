@@ -29,7 +29,7 @@ from orchestrator.run.system_state import system_hosts
 from orchestrator.system.changes import saved_change_sets
 from orchestrator.system.session import SystemHost, read_hosts, reset_hosts, tune_hosts
 from orchestrator.system.show import reset_lines, show_lines, tune_lines
-from orchestrator.system.warnings import find_warnings
+from orchestrator.system.warning_rules import find_warnings
 
 AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time estimate
 

@@ -27,7 +27,7 @@ from orchestrator.system.session import (
     tune_hosts,
 )
 from orchestrator.system.show import tune_lines
-from orchestrator.system.warnings import find_warnings
+from orchestrator.system.warning_rules import find_warnings
 
 
 def hosts_by_name(inv: Inventory, hosts: RunHosts) -> dict[str, Host]:

@@ -8,7 +8,7 @@ change_set.py ChangeSet: changes with their undo, as saved and recorded (pure da
 changes.py    plan_changes / apply / reset_from_saved: the generic change-with-an-undo
 services.py   services stopped and started again (systemd)
 ethtool.py    ethtool's queues, coalescing and offloads
-warnings.py   the warnings; machines (host entries grouped by boot id)
+warning_rules.py the warnings; machines (host entries grouped by boot id)
 tune.py       what a tune wishes on a machine
 session.py    an inventory's hosts: read, tune, reset, and what a killed run left
 describe.py   facts in words (pure: the report uses it too)

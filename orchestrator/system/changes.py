@@ -220,6 +220,8 @@ def _merged(earlier: list[Change], new: list[Change]) -> list[Change]:
     """`earlier` with `new` after it; a file changed in both keeps its first old value."""
     merged = list(earlier)
     for change in new:
+        if isinstance(change, ServiceChange) and change in merged:
+            continue  # stopped again: the first stop is what a reset undoes
         twin = next(
             (
                 index

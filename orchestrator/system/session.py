@@ -23,7 +23,7 @@ from orchestrator.system.changes import (
 from orchestrator.system.ethtool import CommandRunner, read_ethtool
 from orchestrator.system.model import SystemFacts
 from orchestrator.system.tune import tune_wishes
-from orchestrator.system.warnings import machines
+from orchestrator.system.warning_rules import machines
 
 MANUAL_TUNE = "tune"  # the change set of `orch system tune`
 RUN_TUNE = "run-tune"  # the change set of `orch run --tune`

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.system.changes import FileWish, ServiceWish, Wish
-from orchestrator.system.warnings import Machine
+from orchestrator.system.warning_rules import Machine
 
 PERFORMANCE = "performance"
 
