@@ -82,6 +82,7 @@ MODULE_TIERS = {
     "test_server_fuzz": "servers",
     "test_ssh_host": "unit",
     "test_system_cli": "unit",
+    "test_system_e2e": "e2e",
     "test_system_record": "unit",
     "test_system_trees": "unit",
     "test_verify": "unit",

@@ -5,7 +5,9 @@ by the test. Tune followed by reset must leave every file of a tree as it was.""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,8 @@ from system_helpers import (
 from orchestrator.errors import UserError
 from orchestrator.hosts.local import LocalHost
 from orchestrator.measure.counters import detect_interface
+from orchestrator.run.signals import Interrupted
+from orchestrator.run.system_state import run_system
 from orchestrator.system import collector
 from orchestrator.system.access import SystemAccess
 from orchestrator.system.change_set import ChangeSet, FileChange
@@ -380,6 +384,35 @@ def test_a_run_that_still_runs_keeps_its_changes(tmp_path: Path) -> None:
     assert not state.exists()
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [None, RuntimeError("a cell failed"), KeyboardInterrupt(), Interrupted("SIGTERM")],
+    ids=["end", "failure", "ctrl-c", "sigterm"],
+)
+def test_a_tuned_run_puts_back_however_it_ends(
+    ending: BaseException | None, tmp_path: Path
+) -> None:
+    root = copy_tree(INTEL, tmp_path)
+    services = RecordingServices()
+    host = _host(INTEL, root, services)
+    before = snapshot(root)
+    said: list[str] = []
+    ended: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if ending is None else pytest.raises(type(ending))
+    )
+    with ended, run_system([host], True, said.append) as record:
+        assert snapshot(root) != before  # tuned while the run measures
+        assert record.tune and [c.name for c in record.changes] == [RUN_TUNE]
+        governor = record.hosts[INTEL].cpus[0].frequency
+        assert governor is not None and governor.governor == "performance"  # read after
+        assert {w.kind for w in record.warnings} >= {"smt-siblings", "irqbalance"}
+        if ending is not None:
+            raise ending
+    assert snapshot(root) == before
+    assert services.actions == [("irqbalance", "stop"), ("irqbalance", "start")]
+    assert said[-1] == f"tune: {INTEL}: put back 8 settings"
+
+
 def test_placement_through_the_generic_api(tmp_path: Path) -> None:
     """What the placement of network receive work (issue 19) does with the same API."""
     root = copy_tree(INTEL, tmp_path)
@@ -451,10 +484,22 @@ def test_no_neighbour_of_the_collector_shadows_the_standard_library() -> None:
     assert names & set(sys.stdlib_module_names) == set()
 
 
+def _oldest_python() -> str:
+    """Python 3.8, the oldest the collector runs on, when this machine has one (pyenv's
+    included); else this one."""
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.8*/bin/python3.8"))
+    found = shutil.which("python3.8")
+    if pyenv:
+        return str(pyenv[0])
+    return found if found and "/shims/" not in found else sys.executable
+
+
 def test_the_collector_prints_json_as_a_program(tmp_path: Path) -> None:
     root = copy_tree(AMD, tmp_path)
+    python = _oldest_python()
+    print(f"collector run with {python}")
     printed = subprocess.run(
-        [sys.executable, collector.__file__, "facts", "--root", str(root), "--role", "server:2"],
+        [python, collector.__file__, "facts", "--root", str(root), "--role", "server:2"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -77,7 +77,7 @@ def run_system(
                 tuned = True  # from here on, whatever it saved is put back on the way out
                 results = tune_hosts(hosts, facts, RUN_TUNE, "run")
                 for line in tune_lines(results):
-                    log(f"tune: {line}")
+                    log(f"tune: {line.strip()}")
                 if any(result.made for result in results):
                     facts = read_hosts(hosts)  # as the run finds them
                 record = SystemRecord(

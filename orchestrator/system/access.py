@@ -65,8 +65,13 @@ class SystemAccess:
         done = self.host.run(argv, timeout=COLLECTOR_TIMEOUT_SECONDS, check=False)
         if done.exit_code == NOT_FOUND:
             raise UserError(
-                f"{self.host.describe()}: orch reads the system with python3 (3.8 or newer) "
-                f"there, and {self.host.python} was not found"
+                f"{self.host.describe()}: orch reads the system with python3 3.8 or newer "
+                f"there, and {self.host.python} cannot be run: {last_line(done.stderr)}"
+            )
+        if not done.ok and "SyntaxError" in done.stderr:
+            raise UserError(
+                f"{self.host.describe()}: orch reads the system with python3 3.8 or newer "
+                f"there, and {self.host.python} is older"
             )
         if not done.ok:
             raise HostError(

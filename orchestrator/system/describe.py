@@ -177,7 +177,7 @@ def network_text(network: Network, receive_only: bool = False) -> str:
     return (
         f"network {network.interface}" + (f" ({device})" if device else "") + f": {irqs}; "
         f"{_masks('RPS', network.rps)}; {_masks('XPS', network.xps)}; rps_sock_flow_entries "
-        f"{network.rps_sock_flow_entries}"
+        f"{'absent' if network.rps_sock_flow_entries is None else network.rps_sock_flow_entries}"
     )
 
 
