@@ -178,6 +178,14 @@ def run(
             "split requests) anyway; their rows are marked unverified.",
         ),
     ] = False,
+    no_perf: Annotated[
+        bool,
+        typer.Option(
+            "--no-perf",
+            help="Do not attach perf stat to the servers (it counts syscalls, and cycles "
+            "and instructions where the CPU has a PMU, over each cell's warm-up pass).",
+        ),
+    ] = False,
     tune: Annotated[
         bool,
         typer.Option(
@@ -208,6 +216,7 @@ def run(
                 "--rates": rates,
                 "--out": out,
                 "--allow-unverified": allow_unverified or None,
+                "--no-perf": no_perf or None,
                 "--tune": tune or None,
             }
         )
@@ -230,6 +239,7 @@ def run(
             out=out,
             accept_new_host_keys=accept_new_host_keys,
             allow_unverified=allow_unverified,
+            perf=not no_perf,
             tune=tune,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)

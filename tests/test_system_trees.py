@@ -29,7 +29,7 @@ from system_helpers import (
 
 from orchestrator.errors import UserError
 from orchestrator.hosts.local import LocalHost
-from orchestrator.measure.counters import detect_interface
+from orchestrator.measure.interface import detect_interface
 from orchestrator.run.signals import Interrupted
 from orchestrator.run.system_state import run_system
 from orchestrator.system import collector

@@ -24,10 +24,6 @@ from orchestrator.system.model import SystemFacts
 Metric = Callable[[CellResult], float | None]
 
 
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
-
-
 def _per_cpu(cell: CellResult) -> float | None:
     return cell.requests_per_cpu_second
 
@@ -37,8 +33,9 @@ def _median_latency(cell: CellResult) -> float | None:
 
 
 METRICS: tuple[tuple[str, Metric, str], ...] = (
-    ("Req/s", _rps, "{:,.0f}"),
+    ("Req/s", lambda c: c.requests_per_second, "{:,.0f}"),
     ("Req per server CPU-s", _per_cpu, "{:,.0f}"),
+    ("Target CPU µs/req", lambda c: c.target_cpu_us_per_request, "{:.2f}"),
     ("Median latency (ms)", _median_latency, "{:.3f}"),
 )
 
@@ -168,7 +165,8 @@ def compare_runs(run_a: RunDirectory, run_b: RunDirectory) -> str:
         f"Values are medians across repetitions; Change is B over A with its "
         f"{describe_method(methods - {METHOD_NONE})}; `{NOT_SIGNIFICANT}` marks an interval "
         "that includes no change. Rows limited by the load tool compare best by "
-        "Req per server CPU-s.",
+        "Req per server CPU-s and Target CPU µs/req (`-`: a run recorded before orch "
+        "measured the whole target).",
     ]
     only = sorted({f"{s} at {p}" if several_points else s for p, s in set(rows_a) ^ set(rows_b)})
     if only:

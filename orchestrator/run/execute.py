@@ -20,7 +20,8 @@ from orchestrator.load.wrk import Wrk
 from orchestrator.log import Log
 from orchestrator.measure.cell import Cell
 from orchestrator.measure.context import RunContext
-from orchestrator.measure.counters import detect_interface
+from orchestrator.measure.cost_plan import CostPlan, plan_costs
+from orchestrator.measure.interface import detect_interface
 from orchestrator.measure.ports import port_in_use, wait_port_free
 from orchestrator.results.cell_result import utc_now
 from orchestrator.results.record import ResumeRecord
@@ -100,6 +101,34 @@ def _prepare(
     return Prepared(deployed, tool, nofile, members)
 
 
+def load_cpus_on_target(inv: Inventory, deployed: DeployResult) -> list[int]:
+    """The load CPUs of load hosts that are the target's machine (one boot id: loopback,
+    or the lab's namespaces): the target's cost leaves them out."""
+    machine = deployed.target_facts.boot_id
+    cpus: set[int] = set()
+    for member in inv.load_members:
+        here = deployed.load_hosts.get(member.host)
+        facts = here.facts if here is not None else deployed.load_facts
+        if machine and facts.boot_id == machine:
+            cpus.update(member.cpus)
+    return sorted(cpus)
+
+
+def _cost_plan(
+    inv: Inventory, target: Host, prepared: Prepared, interface: str | None, perf: bool, log: Log
+) -> CostPlan:
+    """What every cell measures of the target, with the idle baseline measured now."""
+    log("measuring the target's idle baseline (2 s)")
+    return plan_costs(
+        target,
+        inv.target.cpus,
+        load_cpus_on_target(inv, prepared.deployed),
+        interface,
+        prepared.deployed.target_facts.clock_ticks,
+        perf,
+    )
+
+
 def _context(
     inv: Inventory,
     hosts: RunHosts,
@@ -107,6 +136,7 @@ def _context(
     opts: RunOptions,
     keeper: RecordKeeper,
     interface: str | None,
+    cost_plan: CostPlan,
     log: Log,
 ) -> RunContext:
     """What every cell of the run shares; each server is verified (once) through `keeper`,
@@ -125,6 +155,7 @@ def _context(
         verify=keeper.verifier(log),
         allow_unverified=opts.allow_unverified,
         load_members=prepared.members,
+        cost_plan=cost_plan,
     )
 
 
@@ -164,7 +195,12 @@ def execute_run(
                 interface = inv.target.interface or detect_interface(target, peer)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(None, signal_name(stop)) from None
+            # Tuned (with --tune) before the idle baseline, which must see the run's settings.
             with run_system(systems, opts.tune, log) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(None, signal_name(stop)) from None
                 run_dir = RunDirectory.create(opts.out, opts.label)
                 with run_dir.lock():
                     record = new_record(
@@ -177,11 +213,12 @@ def execute_run(
                         run_dir.path.name,
                         interface,
                         load,
+                        costs.record,
                         system,
                     )
                     run_dir.write_run(record)
                     keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-                    ctx = _context(inv, hosts, prepared, opts, keeper, interface, log)
+                    ctx = _context(inv, hosts, prepared, opts, keeper, interface, costs, log)
                     noted = keeper.noting(on_done)
                     if opts.auto_rates:
                         vus = opts.points[0].vus
@@ -231,11 +268,16 @@ def resume_run(
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
             with run_system(systems, opts.tune, log, run_dir) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, record.interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(run_dir, signal_name(stop)) from None
                 resumption = ResumeRecord(
                     at=utc_now(),
                     command=command_line(),
                     orch_commit=orch_commit(),
                     cells=[cell.key for cell in cells],
+                    measurement=costs.record,
                     system=system,
                 )
                 record = record.model_copy(
@@ -243,7 +285,7 @@ def resume_run(
                 )
                 run_dir.write_run(record)
                 keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-                ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, log)
+                ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, costs, log)
                 _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:

@@ -19,6 +19,7 @@ from orchestrator.load.wrk import Wrk
 from orchestrator.measure.cell import Cell
 from orchestrator.paths import project_root
 from orchestrator.results.cell_result import utc_now
+from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.run.options import RunOptions
 from orchestrator.split_pass.members import LoadMember, load_model
@@ -97,6 +98,7 @@ def new_record(
     run_id: str,
     interface: str | None,
     load: Host,
+    measurement: MeasurementRecord,
     system: SystemRecord | None = None,
 ) -> RunRecord:
     """run.json of a run about to start."""
@@ -142,5 +144,6 @@ def new_record(
         plan=[cell.key for cell in cells],
         servers={server.name: server.entry for server in opts.servers},
         allow_unverified=opts.allow_unverified,
+        measurement=measurement,
         system=system,
     )

@@ -12,7 +12,7 @@ from orchestrator.hosts.base import Host
 from orchestrator.hosts.connect import RunHosts
 from orchestrator.inventory import Inventory
 from orchestrator.log import Log
-from orchestrator.measure.counters import detect_interface
+from orchestrator.measure.interface import detect_interface
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.run.signals import Interrupted, RunInterrupted, signal_name
 from orchestrator.run.start_record import peer_address
