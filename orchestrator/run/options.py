@@ -45,6 +45,7 @@ class RunOptions:
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
     perf: bool = True  # perf stat on the server over each warm-up pass
+    tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RunRequest:
     accept_new_host_keys: bool = False
     allow_unverified: bool = False
     perf: bool = True
+    tune: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -131,6 +133,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
         perf=request.perf,
+        tune=request.tune,
     )
 
 

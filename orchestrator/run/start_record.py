@@ -23,6 +23,7 @@ from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.run.options import RunOptions
 from orchestrator.split_pass.members import LoadMember, load_model
+from orchestrator.system.model import SystemRecord
 
 
 def orch_commit() -> str:
@@ -98,6 +99,7 @@ def new_record(
     interface: str | None,
     load: Host,
     measurement: MeasurementRecord,
+    system: SystemRecord | None = None,
 ) -> RunRecord:
     """run.json of a run about to start."""
     pipeline = opts.pipeline if tool.kind == "wrk" else 1
@@ -143,4 +145,5 @@ def new_record(
         servers={server.name: server.entry for server in opts.servers},
         allow_unverified=opts.allow_unverified,
         measurement=measurement,
+        system=system,
     )
