@@ -15,6 +15,7 @@ from orchestrator.report.servers_section import (
     verify_lines,
 )
 from orchestrator.report.split_hosts_section import load_host_lines
+from orchestrator.report.system_section import system_lines
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
@@ -266,6 +267,7 @@ def render_markdown(
     loads = record.facts.load_hosts or {"load": record.facts.load}
     for name, facts in loads.items():
         out.append(_host_line("load" if len(loads) == 1 else f"load {name}", facts))
+    out += system_lines(record)
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)

@@ -17,8 +17,12 @@ from orchestrator.results.cell_result import CellKey
 from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.precision_record import PrecisionRecord
 from orchestrator.results.verification import Verification
+from orchestrator.system.model import SystemRecord
 
-FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
+# 3: several load hosts (inventory load.hosts, facts.load_hosts); 4: how cells cost the
+# target (`measurement`) and the hosts' system facts, warnings and tune (`system`), both
+# absent from older files
+FORMAT_VERSION = 4
 # The servers of runs recorded before the catalogue (no `servers` in run.json): the six
 # reference servers, in the order their tables listed them.
 LEGACY_ORDER = ("c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring")
@@ -67,6 +71,7 @@ class ResumeRecord(_Record):
     orch_commit: str
     cells: list[CellKey]
     measurement: MeasurementRecord | None = None  # the resumed part's baseline and CPUs
+    system: SystemRecord | None = None  # the hosts' systems when it resumed
 
 
 class RunRecord(_Record):
@@ -111,6 +116,9 @@ class RunRecord(_Record):
     precision: PrecisionRecord | None = None
     point_profiles: dict[str, Profile] = {}
     table_points: list[str] = []
+    # The hosts' system facts, warnings and any tune applied for the run (none before
+    # orch recorded them).
+    system: SystemRecord | None = None
 
     @model_validator(mode="before")
     @classmethod

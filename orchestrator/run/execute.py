@@ -40,7 +40,9 @@ from orchestrator.run.signals import (
     stop_on_signals,
 )
 from orchestrator.run.start_record import command_line, new_record, orch_commit, peer_address
+from orchestrator.run.system_state import hosts_by_name, run_system, system_hosts
 from orchestrator.split_pass.members import LoadMember, load_members
+from orchestrator.system.session import restore_left_by_runs
 
 
 def choose_load_tool(
@@ -207,54 +209,69 @@ def execute_run(
         target, load = hosts.target, hosts.load
         try:
             try:
+                systems = system_hosts(inv, hosts_by_name(inv, hosts))
+                restore_left_by_runs(systems, log)
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
                 cells = first_plan(opts)
                 peer = peer_address(inv)
                 interface = inv.target.interface or detect_interface(target, peer)
-                costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(None, signal_name(stop)) from None
-            run_dir = RunDirectory.create(opts.out, opts.label)
-            with run_dir.lock():
-                record = new_record(
-                    inv,
-                    opts,
-                    prepared.deployed,
-                    prepared.tool,
-                    prepared.members,
-                    cells,
-                    run_dir.path.name,
-                    interface,
-                    load,
-                    costs.record,
-                )
-                run_dir.write_run(record)
-                keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-                ctx = _context(inv, hosts, prepared, opts, keeper, interface, costs, log)
-                noted = keeper.noting(on_done)
-                if opts.auto_rates:
-                    vus = opts.points[0].vus
-                    _measure(
-                        keeper,
-                        lambda: search_rates(
-                            ctx,
-                            opts.servers,
-                            vus,
-                            opts.repetitions,
-                            keeper.extend,
-                            on_start,
-                            noted,
-                        ),
+            # Tuned (with --tune) before the idle baseline, which must see the run's settings.
+            with run_system(systems, opts.tune, log) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(None, signal_name(stop)) from None
+                run_dir = RunDirectory.create(opts.out, opts.label)
+                with run_dir.lock():
+                    record = new_record(
+                        inv,
+                        opts,
+                        prepared.deployed,
+                        prepared.tool,
+                        prepared.members,
+                        cells,
+                        run_dir.path.name,
+                        interface,
+                        load,
+                        costs.record,
+                        system,
                     )
-                elif opts.precision is not None:
-                    _measure(
-                        keeper,
-                        lambda: measure_to_precision(
-                            ctx, keeper, opts.servers, [], on_start, noted, on_round, table=cells
-                        ),
-                    )
-                else:
-                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
+                    run_dir.write_run(record)
+                    keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+                    ctx = _context(inv, hosts, prepared, opts, keeper, interface, costs, log)
+                    noted = keeper.noting(on_done)
+                    if opts.auto_rates:
+                        vus = opts.points[0].vus
+                        _measure(
+                            keeper,
+                            lambda: search_rates(
+                                ctx,
+                                opts.servers,
+                                vus,
+                                opts.repetitions,
+                                keeper.extend,
+                                on_start,
+                                noted,
+                            ),
+                        )
+                    elif opts.precision is not None:
+                        _measure(
+                            keeper,
+                            lambda: measure_to_precision(
+                                ctx,
+                                keeper,
+                                opts.servers,
+                                [],
+                                on_start,
+                                noted,
+                                on_round,
+                                table=cells,
+                            ),
+                        )
+                    else:
+                        _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
             hosts.close()
@@ -285,34 +302,42 @@ def resume_run(
             for cell in cells:
                 run_dir.clear_unfinished(cell.key)
             try:
+                systems = system_hosts(inv, hosts_by_name(inv, hosts))
+                restore_left_by_runs(systems, log)
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
-                costs = _cost_plan(inv, target, prepared, record.interface, opts.perf, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
-            resumption = ResumeRecord(
-                at=utc_now(),
-                command=command_line(),
-                orch_commit=orch_commit(),
-                cells=[cell.key for cell in cells],
-                measurement=costs.record,
-            )
-            record = record.model_copy(
-                update={"resumed": [*record.resumed, resumption], "status": "running"}
-            )
-            run_dir.write_run(record)
-            keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-            ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, costs, log)
-            noted = keeper.noting(on_done)
-            if record.precision is not None and record.precision.outcome == "running":
-                earlier = run_dir.read_cells()
-                _measure(
-                    keeper,
-                    lambda: measure_to_precision(
-                        ctx, keeper, opts.servers, earlier, on_start, noted, on_round, pending=cells
-                    ),
+            with run_system(systems, opts.tune, log, run_dir) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, record.interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(run_dir, signal_name(stop)) from None
+                resumption = ResumeRecord(
+                    at=utc_now(),
+                    command=command_line(),
+                    orch_commit=orch_commit(),
+                    cells=[cell.key for cell in cells],
+                    measurement=costs.record,
+                    system=system,
                 )
-            else:
-                _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
+                record = record.model_copy(
+                    update={"resumed": [*record.resumed, resumption], "status": "running"}
+                )
+                run_dir.write_run(record)
+                keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+                ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, costs, log)
+                noted = keeper.noting(on_done)
+                if record.precision is not None and record.precision.outcome == "running":
+                    earlier = run_dir.read_cells()
+                    _measure(
+                        keeper,
+                        lambda: measure_to_precision(
+                            ctx, keeper, opts.servers, earlier, on_start, noted, on_round,
+                            pending=cells,
+                        ),
+                    )  # fmt: skip
+                else:
+                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
             hosts.close()

@@ -50,6 +50,7 @@ class RunOptions:
     precision: PrecisionAsk | None = None
     table_points: list[str] = field(default_factory=list)
     point_profiles: dict[str, Profile] = field(default_factory=dict)
+    tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class RunRequest:
     perf: bool = True
     precision: str | None = None  # the half-width asked of the verdict, e.g. `1%`
     budget: str | None = None  # the rounds' wall time, e.g. `15m`
+    tune: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -157,6 +159,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         precision=precision,
         table_points=table_points,
         point_profiles=point_profiles,
+        tune=request.tune,
     )
 
 

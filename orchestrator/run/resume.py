@@ -84,5 +84,6 @@ def plan_resume(
         perf=record.measurement is None or record.measurement.perf != "off",
         table_points=record.table_points,
         point_profiles=record.point_profiles,
+        tune=record.system is not None and record.system.tune,
     )
     return ResumePlan(run_dir, options, planned, missing, more_seconds)

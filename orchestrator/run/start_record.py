@@ -23,6 +23,7 @@ from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.run.options import RunOptions
 from orchestrator.split_pass.members import LoadMember, load_model
+from orchestrator.system.model import SystemRecord
 
 
 def orch_commit() -> str:
@@ -98,6 +99,7 @@ def new_record(
     interface: str | None,
     load: Host,
     measurement: MeasurementRecord,
+    system: SystemRecord | None = None,
 ) -> RunRecord:
     """run.json of a run about to start."""
     pipeline = opts.pipeline if tool.kind == "wrk" else 1
@@ -151,4 +153,5 @@ def new_record(
         else opts.precision.record(opts.points, opts.table_points),
         point_profiles=opts.point_profiles,
         table_points=opts.table_points,
+        system=system,
     )
