@@ -256,3 +256,26 @@ def test_rounds_visit_every_server_until_the_minimum_then_only_pairs_short_of_it
     ]
     done = [_pair(narrow, "c10", "C"), _pair(narrow, "c10", "Zig")]
     assert _due(done, [], [c10], servers, precision, next_round=11) == []
+
+
+def test_a_pair_whose_cells_keep_failing_gets_no_more_rounds() -> None:
+    """More rounds would spend the budget on failures; a round that only gave no ratio
+    (a figure not above zero) is no failure."""
+    catalogue = load_catalogue()
+    servers = [catalogue.by_name(n) for n in ("c-epoll", "c-io_uring")]
+    precision = PrecisionRecord(target=0.01, budget_seconds=60, min_rounds=10, points=["c100"])
+    wide = _pair([0.05 + 0.05 * (-1) ** i for i in range(4)])
+    cells = []
+    for rep in range(1, 11):
+        failed = rep > 4  # 6 of 10 rounds with a failed io_uring cell
+        cells.append(_cpu_cell("c-epoll", rep, 5.0))
+        io = _cpu_cell("c-io_uring", rep, 5.0)
+        cells.append(io.model_copy(update={"status": "failed", "load": None}) if failed else io)
+    assert _due([wide], cells, [C100], servers, precision, next_round=11) == []
+    # The same rounds measured, but with a figure of zero instead of a failure: no ratio
+    # from them, and the pair goes on.
+    zero = [c if c.status == "ok" else _cpu_cell(c.server, c.repetition, 0.0) for c in cells]
+    assert [s.name for s in _due([wide], zero, [C100], servers, precision, 11)[0][1]] == [
+        "c-epoll",
+        "c-io_uring",
+    ]

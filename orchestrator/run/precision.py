@@ -50,14 +50,12 @@ RoundCallback = Callable[[RoundReport], None]
 
 
 def _failing(pair: PairPrecision, results: Sequence[CellResult], min_rounds: int) -> bool:
-    """A pair that gave a ratio in fewer than half of its rounds after the minimum: its
-    cells keep failing, and more rounds would spend the budget on failures."""
-    rounds = {
-        c.repetition
-        for c in results
-        if c.point == pair.point and c.server in (pair.epoll, pair.io_uring)
-    }
-    return len(rounds) >= min_rounds and pair.rounds * 2 < len(rounds)
+    """A pair with a failed cell in more than half of its rounds after the minimum: more
+    rounds would spend the budget on failures."""
+    mine = [c for c in results if c.point == pair.point and c.server in (pair.epoll, pair.io_uring)]
+    rounds = {c.repetition for c in mine}
+    failed = {c.repetition for c in mine if c.status != "ok"}
+    return len(rounds) >= min_rounds and len(failed) * 2 > len(rounds)
 
 
 def _due(
