@@ -217,16 +217,33 @@ def test_rounds_get_cheaper_as_pairs_reach_the_target() -> None:
     assert schedule_seconds([(1, "q", ("a", "b"))], costs) is None
 
 
+def _interval_pair(rounds: int, half: float) -> PairPrecision:
+    """A pair of `rounds` rounds whose Wilcoxon interval is exp(±half) around 1.03."""
+    ratio = Estimate(1.03, 1.03 * math.exp(-half), 1.03 * math.exp(half), rounds, "wilcoxon", 0.95)
+    logs = tuple(0.03 + 0.01 * (-1) ** i for i in range(rounds))
+    return PairPrecision("c100", "C", "c-epoll", "c-io_uring", "process", ratio, logs)
+
+
+def test_the_scatter_is_what_the_verdicts_interval_implies() -> None:
+    # 16 rounds, half-width 0.02: 0.02 * sqrt(16) / (t(0.975, 15) = 2.1314 * 1.0233)
+    # = 0.08 / 2.1812 = 0.03668, whatever the sample sd of the rounds (0.0103 here).
+    pair = _interval_pair(16, 0.02)
+    assert pair.scatter == pytest.approx(0.03668, abs=1e-5)
+    assert pair.sd == pytest.approx(0.01033, abs=1e-5)
+    # Below 6 rounds there is no Wilcoxon interval: the sample sd.
+    few = _pair([0.03, 0.05, 0.01])
+    assert few.scatter == few.sd == pytest.approx(0.02)
+
+
 def test_outlook_counts_the_rounds_left_from_the_scatter() -> None:
-    # 12 rounds, sd exactly 0.02 (±0.02 * sqrt(11/12) alternating): 19 rounds for ±1%.
-    step = 0.02 * math.sqrt(11 / 12)
-    pair = _pair([0.03 + step * (-1) ** i for i in range(12)])
-    assert pair.sd == pytest.approx(0.02)
+    # Scatter 0.03668 needs 57 rounds for ±1%: n=55 gives t(54) = 2.0049 * 0.03668 *
+    # 1.0233 / sqrt(55) = 0.01015; n=56: 0.01005; n=57: t(56) = 2.0032 gives 0.00996.
+    pair = _interval_pair(16, 0.02)
     costs = {("c-epoll", "c100"): 1.5, ("c-io_uring", "c100"): 1.5}
     ahead = outlook([pair], 0.01, costs)
-    assert ahead.rounds_left == 19 - 12
-    assert ahead.seconds_left == pytest.approx(7 * 3.0)
-    assert outlook([pair], 0.5, costs).rounds_left == 0
+    assert ahead.rounds_left == 57 - 16
+    assert ahead.seconds_left == pytest.approx(41 * 3.0)
+    assert outlook([pair], 0.05, costs).rounds_left == 0
 
 
 # --- which servers a round visits ----------------------------------------------------------

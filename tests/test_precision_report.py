@@ -232,12 +232,15 @@ def test_an_undecided_point_says_what_would_decide_it(tmp_path: Path) -> None:
     loaded = RunReport.load(run_dir)
     pairs = pair_precisions(loaded.cells, loaded.rows, record.verdict_points)
     c = next(p for p in pairs if p.language == "C")
-    assert c.sd is not None
-    needs = (rounds_needed(c.sd, 0.01), rounds_needed(c.sd, 0.02))
-    assert f"C {needs[0]} and {needs[1]} rounds for ±1% and ±2% (per-round sd {c.sd:.3f}" in line
+    assert c.scatter is not None
+    needs = (rounds_needed(c.scatter, 0.01), rounds_needed(c.scatter, 0.02))
+    assert (
+        f"C {needs[0]} and {needs[1]} rounds for ±1% and ±2% (per-round scatter {c.scatter:.3f}"
+        in line
+    )
     # The command that runs them, with a budget 20% over the estimate: every round of two
     # languages at c500 takes 4 cells of 2 s here.
-    most = max(rounds_needed(p.sd, 0.01) for p in pairs if p.sd is not None)
+    most = max(rounds_needed(p.scatter, 0.01) for p in pairs if p.scatter is not None)
     assert "`orch run --server c-epoll --server c-io_uring" in line
     assert "--connections 500 --load-tool k6 --profile verdict --precision 1% --budget" in line
     assert f"±1% in about {most * 8 // 60}m" in line

@@ -190,17 +190,21 @@ def budget_text(seconds: float) -> str:
 
 
 def _needs(pairs: Sequence[PairPrecision], target: float) -> list[int | None]:
-    return [None if p.sd is None else rounds_needed(p.sd, target, MIN_ROUNDS) for p in pairs]
+    return [
+        None if p.scatter is None else rounds_needed(p.scatter, target, MIN_ROUNDS)
+        for p in pairs
+    ]
 
 
 def _pair_text(pair: PairPrecision, needs: Sequence[int | None]) -> str:
-    sd = pair.sd
+    scatter = pair.scatter
     this = f"this run: {pair.rounds} round{'s' if pair.rounds != 1 else ''}, {_width_text(pair)}"
-    if sd is None:
+    if scatter is None:
         return f"{pair.language}: one round shows no scatter ({this})"
     counts = " and ".join(str(n) for n in needs)
     targets = " and ".join(percent_text(t) for t in DECIDE_TARGETS)
-    return f"{pair.language} {counts} rounds for {targets} (per-round sd {sd:.3f}; {this})"
+    spread = f"per-round scatter {scatter:.3f}"
+    return f"{pair.language} {counts} rounds for {targets} ({spread}; {this})"
 
 
 def _settled(pair: PairPrecision) -> bool:

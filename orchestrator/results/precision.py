@@ -67,8 +67,21 @@ class PairPrecision:
 
     @property
     def sd(self) -> float | None:
-        """The per-round scatter: the standard deviation of the log ratios."""
+        """The sample standard deviation of the log ratios (None below two rounds)."""
         return stdev(self.log_ratios) if len(self.log_ratios) >= 2 else None
+
+    @property
+    def scatter(self) -> float | None:
+        """The per-round scatter of the log ratio as the verdict's interval sees it. From
+        6 rounds (the Wilcoxon interval), the standard deviation a t interval as wide
+        would imply, widened as the Wilcoxon interval is: h * sqrt(n) / (t(0.975, n-1)
+        * sqrt(pi/3)); on normal rounds that is the sample sd, but an odd round the
+        interval shrugs off does not inflate it. Below 6 rounds, the sample sd."""
+        width = self.half_width
+        n = self.rounds
+        if width is None or n < 6:
+            return self.sd
+        return width * math.sqrt(n) / (t_quantile_975(n - 1) * WILCOXON_WIDTH)
 
     def reached(self, target: float, min_rounds: int = MIN_ROUNDS) -> bool:
         """The stopping rule: enough rounds, and an interval no wider than `target`."""
@@ -191,8 +204,8 @@ def outlook(
     for pair in pairs:
         if pair.reached(target, min_rounds):
             continue
-        sd = pair.sd
-        needed = min_rounds if sd is None else rounds_needed(sd, target, min_rounds)
+        scatter = pair.scatter
+        needed = min_rounds if scatter is None else rounds_needed(scatter, target, min_rounds)
         needs.append((max(1, needed - pair.rounds), pair.point, (pair.epoll, pair.io_uring)))
     if not needs:
         return Outlook(0, 0.0)
