@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from orch_helpers import orch
+from orch_helpers import only_line, orch
 
 GOOD_HOSTS = "hosts:\n  local: {connection: local}\n"
 GOOD_LOAD = "load: {host: local, cpus: [1]}\n"
@@ -48,12 +48,6 @@ INVENTORIES = [
 ]
 
 
-def _only_line(stderr: str) -> str:
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize(("text", "message"), INVENTORIES)
 @pytest.mark.parametrize("command", ["check", "run"])
 def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) -> None:
@@ -61,7 +55,7 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
     path.write_text(text, encoding="utf-8")
     done = orch(command, "-i", str(path), timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {path}: {message}"
+    assert only_line(done.stderr) == f"orch: error: {path}: {message}"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +83,7 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
 def test_bad_names(args: tuple[str, ...], message: str) -> None:
     done = orch(*args, timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {message}"
+    assert only_line(done.stderr) == f"orch: error: {message}"
 
 
 @pytest.mark.parametrize("command", ["report", "compare", "resume"])
@@ -101,4 +95,4 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path, command: str) -> None:
     }[command]
     done = orch(*args, timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
+    assert only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from orch_helpers import orch, write_loopback_inventory
+from orch_helpers import orch, require_two_cores, write_loopback_inventory
+from record_helpers import one_run_dir
 
 from orchestrator.load.wrk import parse_wrk_output
 from orchestrator.results.rundir import RunDirectory
@@ -28,8 +29,7 @@ SERVERS = ("--server", "c-epoll", "--server", "c-io_uring")
 def test_two_points_two_servers(
     tmp_path: Path, tool: str, points: tuple[str, str], keys: list[str], warmup: str
 ) -> None:
-    if (os.cpu_count() or 1) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for the load")
+    require_two_cores()
     inventory = write_loopback_inventory(tmp_path)
     done = orch(
         "run", "-i", str(inventory), *SERVERS, "--load-tool", tool, *points,
@@ -37,7 +37,7 @@ def test_two_points_two_servers(
         "--out", str(tmp_path / "runs"), timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    (path,) = list((tmp_path / "runs").iterdir())
+    path = one_run_dir(tmp_path / "runs")
     run_dir = RunDirectory.open(path)
     record = run_dir.read_run()
     assert [p.key for p in record.points] == keys

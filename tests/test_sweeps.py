@@ -3,11 +3,10 @@ detection, on synthetic results with known answers."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from matplotlib.text import Annotation
 from record_helpers import make_cell
+from server_helpers import REPO
 
 from orchestrator.catalogue.read import load_catalogue
 from orchestrator.errors import UserError
@@ -24,7 +23,6 @@ from orchestrator.results.verdict import PointVerdict, point_verdicts, sentence,
 from orchestrator.run.options import RunRequest, build_options
 
 SWEEP = PROFILES["sweep"]
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_point_lists_parse_in_order() -> None:
