@@ -84,7 +84,7 @@ MODULE_TIERS = {
     "test_verify": "unit",
     "test_startup": "unit",
     "test_stats": "unit",
-    "test_sweep_e2e": "unit",
+    "test_sweep_e2e": "e2e",
     "test_sweeps": "unit",
     "test_wrk": "unit",
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from orch_helpers import only_line, orch
+from orch_helpers import only_line, orch, write_loopback_inventory
 
 GOOD_HOSTS = "hosts:\n  local: {connection: local}\n"
 GOOD_LOAD = "load: {host: local, cpus: [1]}\n"
@@ -96,3 +96,44 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path, command: str) -> None:
     done = orch(*args, timeout=60)
     assert done.returncode == 2
     assert only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
+
+
+NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool k6 for arrival rates"
+BAD_SWEEPS = [
+    (
+        ("--connections", "0,abc"),
+        "--connections: '0' is not a whole number of at least 1 (in '0,abc')",
+    ),
+    (
+        ("--connections", ""),
+        "--connections: expected a comma-separated list such as 1,10,100, got ''",
+    ),
+    (("--load-tool", "wrk", "--rates", "1000,2000"), NO_WRK_RATES),
+    (("--load-tool", "wrk", "--rates", "auto"), NO_WRK_RATES),
+    (
+        ("--load-tool", "k6", "--connections", "10", "--pipeline", "1,4"),
+        "--pipeline: k6 does not pipeline requests; use --load-tool wrk",
+    ),
+    (
+        ("--load-tool", "k6", "--connections", "10", "--profile", "sweep-short"),
+        "--warmup: k6 holds a load point for at least 1 s, and profile sweep-short asks "
+        "0.25 s (give 1s or more, or use wrk)",
+    ),
+    (
+        ("--rate", "100", "--rates", "200"),
+        "--rate: give one rate with --rate or a list with --rates, not both",
+    ),
+    (
+        ("--resume", "somewhere", "--connections", "10,100"),
+        "--resume: --connections cannot be combined with it (a resumed run keeps the options "
+        "recorded in its run.json)",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_SWEEPS)
+def test_bad_sweep_options(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    inventory = ["-i", str(write_loopback_inventory(tmp_path))] if "--resume" not in args else []
+    done = orch("run", *inventory, *args, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"orch: error: {message}"]
