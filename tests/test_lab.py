@@ -189,6 +189,29 @@ def test_ssh_config_proxyjump_and_proxycommand_reach_the_target(lab: Lab) -> Non
         assert connection.split()[0] == LOAD.address, alias
 
 
+def test_orch_system_over_ssh_reads_each_machine(lab: Lab) -> None:
+    hosts = str(lab.hosts_file)
+    shown = orch("system", "-i", hosts, timeout=120)
+    print(shown.stdout)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    target = lines.index(f"{TARGET.namespace} ({TARGET.address}): target")
+    load = lines.index(f"{LOAD.namespace} ({LOAD.address}): load")
+    assert lines[target + 2].startswith("  CPU 0 (server): ")
+    assert lines[load + 2].startswith("  CPU 1 (load): ")
+    # each reads its own namespace's interface: the veth renamed eth0, no IRQ lines
+    assert sum(line.startswith("  network eth0: no interrupt lines") for line in lines) == 2
+    # one machine (one boot id): its machine-wide warnings name both entries, once
+    machine = f"{TARGET.namespace}, {LOAD.namespace}: "
+    assert any(line.startswith(f"  - {machine}") for line in lines)
+    tuned = orch("system", "tune", "-i", hosts, timeout=120)
+    assert tuned.returncode == 0, tuned.stderr
+    assert tuned.stdout.startswith(machine.rstrip(": ") + ": ")
+    reset = orch("system", "reset", "-i", hosts, timeout=120)
+    assert reset.returncode == 0, reset.stderr
+    assert f"{TARGET.namespace}: " in reset.stdout and f"{LOAD.namespace}: " in reset.stdout
+
+
 def _lo_packets(namespace: str) -> int:
     out = subprocess.run(
         ["ip", "-n", namespace, "-s", "-j", "link", "show", "lo"],

@@ -112,28 +112,46 @@ def _cells_of(row: Row, dropped: bool) -> list[str]:
         percent_of_one(row.load_cpu),
         with_interval(row.requests_per_cpu_second, whole),
         "-" if nic is None else f"{nic.value:.2f}",
-        str(row.failed_requests),
+        *_failures(row, dropped),
     ]
-    if dropped:
-        cells.append(str(row.dropped_iterations))
     cv = row.requests_per_second_cv
     cells += ["-" if cv is None else f"{cv * 100:.1f}%", row.limit]
     return cells
 
 
-def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
-    """The seed's table plus orch's trust columns (`dropped`: the open model's column)."""
-    columns = list(COLUMNS)
+def _failures(row: Row, dropped: bool) -> list[str]:
+    """Failed requests, and the open model's dropped iterations when it has the column."""
+    return [str(row.failed_requests), *([str(row.dropped_iterations)] if dropped else [])]
+
+
+def _table(
+    base: Sequence[str],
+    rows: Sequence[Row],
+    dropped: bool,
+    server_column: int,
+    cells_of: Callable[[Row], list[str]],
+) -> str:
+    """A Markdown table of `rows`: the `base` columns, the dropped-iterations column after
+    Failed req. when `dropped`, and a Server column at `server_column` when Api and
+    Language do not name each row's server."""
+    columns = list(base)
     if dropped:
         columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
     named = needs_server_column(rows)
     if named:
-        columns.insert(0, "Server")
+        columns.insert(server_column, "Server")
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
-        cells = [server_label(row)] if named else []
-        lines.append("| " + " | ".join([*cells, *_cells_of(row, dropped)]) + " |")
+        cells = cells_of(row)
+        if named:
+            cells.insert(server_column, server_label(row))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
+    """The seed's table plus orch's trust columns (`dropped`: the open model's column)."""
+    return _table(COLUMNS, rows, dropped, 0, lambda row: _cells_of(row, dropped))
 
 
 SWEEP_COLUMNS = (
@@ -164,17 +182,10 @@ def _fixed(est: Estimate | None, digits: int) -> str:
 def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = False) -> str:
     """One row per load point and server: throughput, CPU cost per request, how busy the
     server's core and the load tool were, tail latency, failures and the limit."""
-    columns = list(SWEEP_COLUMNS)
-    if dropped:
-        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
-    named = needs_server_column(rows)
-    if named:
-        columns.insert(1, "Server")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in rows:
-        cells = [
+
+    def cells_of(row: Row) -> list[str]:
+        return [
             labels.get(row.point, row.point),
-            *([server_label(row)] if named else []),
             row.api,
             row.language,
             with_interval(row.requests_per_second, whole),
@@ -184,10 +195,8 @@ def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = Fal
             with_interval(row.latency_p50_ms, ms, _bare_ms),
             with_interval(row.latency_p99_ms, ms, _bare_ms),
             with_interval(row.latency_p999_ms, ms, _bare_ms),
-            str(row.failed_requests),
+            *_failures(row, dropped),
+            row.limit,
         ]
-        if dropped:
-            cells.append(str(row.dropped_iterations))
-        cells.append(row.limit)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    return _table(SWEEP_COLUMNS, rows, dropped, 1, cells_of)

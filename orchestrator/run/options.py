@@ -23,7 +23,7 @@ from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
-SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (README: precision)
+SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (METHOD.md: why short cells)
 SWEEP_REPETITIONS = 20  # rounds of a sweep when neither its profile nor the user say
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
@@ -44,6 +44,8 @@ class RunOptions:
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
+    perf: bool = True  # perf stat on the server over each warm-up pass
+    tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class RunRequest:
     out: Path | None = None
     accept_new_host_keys: bool = False
     allow_unverified: bool = False
+    perf: bool = True
+    tune: bool = False
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -128,6 +132,8 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         accept_new_host_keys=request.accept_new_host_keys,
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
+        perf=request.perf,
+        tune=request.tune,
     )
 
 

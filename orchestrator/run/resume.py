@@ -60,5 +60,7 @@ def plan_resume(path: Path, accept_new_host_keys: bool = False) -> ResumePlan:
         pipeline=record.load_tool.pipeline,
         accept_new_host_keys=accept_new_host_keys,
         allow_unverified=record.allow_unverified,
+        perf=record.measurement is None or record.measurement.perf != "off",
+        tune=record.system is not None and record.system.tune,
     )
     return ResumePlan(run_dir, options, planned, missing)
