@@ -77,6 +77,8 @@ MODULE_TIERS = {
     "test_load_merge": "unit",
     "test_load_result": "unit",
     "test_load_split": "unit",
+    "test_placement": "unit",
+    "test_placement_e2e": "e2e",
     "test_plan": "unit",
     "test_plots": "unit",
     "test_report": "unit",

@@ -339,3 +339,54 @@ def test_ctrl_c_during_a_run_stops_every_remote_process(lab: Lab) -> None:
                 break
             time.sleep(0.1)
         assert left == {}, (role.namespace, left)
+
+
+def _cost_per_request(run_dir: Path) -> tuple[float, float, float, float]:
+    """Over a run's cells (per request, microseconds): target CPU, server process CPU,
+    irq+softirq on the counted CPUs; and the share of NET_RX on CPU 0, the server's."""
+    target = process = interrupts = 0.0
+    requests = on_server = net_rx = 0
+    for cell in read_cells(run_dir):
+        cost, load = cell.cost, cell.load
+        assert cost is not None and cost.target is not None and cost.network is not None
+        assert load is not None and cell.status == "ok", cell.error
+        target += cost.target.busy_above_baseline
+        process += cost.process.cpu_seconds
+        interrupts += cost.target.interrupt_work
+        requests += load.requests
+        on_server += cost.network.net_rx.get(0, 0)
+        net_rx += sum(cost.network.net_rx.values())
+    per = 1e6 / requests
+    return target * per, process * per, interrupts * per, on_server / net_rx
+
+
+def test_receive_work_placed_on_the_server_cpu_or_away_over_the_veth(lab: Lab) -> None:
+    """RPS on the target's veth moves its receive softirq onto the server's CPU or away:
+    NET_RX moves, and the target-wide figure takes the work in while the process's does
+    not (the softirq runs mostly while the server waits, charged to no task)."""
+    hosts = str(lab.hosts_file)
+    found = {}
+    for placement in ("server", "other"):
+        out = lab.tmp / f"placed-{placement}"
+        ran = orch(
+            "run", "-i", hosts, "--server", "c-epoll", "--load-tool", "wrk",
+            "--connections", "100", "--duration", "1s", "--warmup", "0.3s",
+            "--repetitions", "3", "--receive-work", placement, "--out", str(out), timeout=600,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert f"receive work of eth0 on CPU {0 if placement == 'server' else 1}" in ran.stdout
+        run_dir = one_run_dir(out)
+        record = read_record(run_dir)
+        assert record.measurement is not None and record.measurement.counted_cpus == [0]
+        found[placement] = _cost_per_request(run_dir)
+    target_on, process_on, irq_on, share_on = found["server"]
+    target_off, process_off, irq_off, share_off = found["other"]
+    assert share_on > 0.6 and share_off < 0.4, found
+    assert irq_on > irq_off, found
+    assert target_on - process_on > target_off - process_off, found
+    mask = "/sys/class/net/eth0/queues/rx-0/rps_cpus"
+    rps = subprocess.run(
+        ["ip", "netns", "exec", TARGET.namespace, "cat", mask],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert int(rps.strip().replace(",", ""), 16) == 0  # put back: RPS off as the lab made it

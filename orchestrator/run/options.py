@@ -19,6 +19,7 @@ from orchestrator.load.choice import (
 )
 from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
+from orchestrator.run.placement import ReceiveWork, check_receive_work
 from orchestrator.run.rate_search import START_RATE
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
@@ -45,6 +46,7 @@ class RunOptions:
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
     perf: bool = True  # perf stat on the server over each warm-up pass
+    receive_work: ReceiveWork = "as-is"  # where the target's receive work runs
     tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
@@ -70,6 +72,7 @@ class RunRequest:
     allow_unverified: bool = False
     perf: bool = True
     tune: bool = False
+    receive_work: str | None = None  # --receive-work (None: the inventory's)
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -134,6 +137,9 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         allow_unverified=request.allow_unverified,
         perf=request.perf,
         tune=request.tune,
+        receive_work=check_receive_work(request.receive_work, "--receive-work")
+        if request.receive_work is not None
+        else inv.target.receive_work,
     )
 
 
