@@ -194,6 +194,15 @@ def run(
             "split requests) anyway; their rows are marked unverified.",
         ),
     ] = False,
+    receive_work: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the target's network receive work runs during the run: server (on "
+            "the server's CPUs), other (on every other CPU) or as-is (default: the "
+            "inventory's target.receive_work, as-is). Set through the interface's IRQ "
+            "affinity, or RPS on lo and veth; put back when the run ends."
+        ),
+    ] = None,
     no_perf: Annotated[
         bool,
         typer.Option(
@@ -234,6 +243,7 @@ def run(
                 "--out": out,
                 "--allow-unverified": allow_unverified or None,
                 "--no-perf": no_perf or None,
+                "--receive-work": receive_work,
                 "--tune": tune or None,
             }
         )
@@ -261,6 +271,7 @@ def run(
             accept_new_host_keys=accept_new_host_keys,
             allow_unverified=allow_unverified,
             perf=not no_perf,
+            receive_work=receive_work,
             tune=tune,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)

@@ -77,6 +77,8 @@ MODULE_TIERS = {
     "test_load_merge": "unit",
     "test_load_result": "unit",
     "test_load_split": "unit",
+    "test_placement": "unit",
+    "test_placement_e2e": "e2e",
     "test_plan": "unit",
     "test_precision": "unit",
     "test_precision_report": "unit",
@@ -95,7 +97,7 @@ MODULE_TIERS = {
     "test_verify": "unit",
     "test_startup": "unit",
     "test_stats": "unit",
-    "test_sweep_e2e": "unit",
+    "test_sweep_e2e": "e2e",
     "test_sweeps": "unit",
     "test_wrk": "unit",
 }

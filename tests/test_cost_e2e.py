@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 from orch_helpers import orch, write_loopback_inventory
+from record_helpers import one_run_dir
 
 from orchestrator.measure.proc_files import parse_perf_csv
 from orchestrator.results.cost import CYCLES, SYSCALLS
 from orchestrator.results.rundir import RunDirectory
 
 SERVERS = ("--server", "c-epoll", "--server", "c-io_uring")
-SHORT = ("--load-tool", "wrk", "--connections", "50", "--duration", "1s", "--warmup", "0.3s")
+# 1 s cells of wrk at 50 connections: every counter counts something, quickly.
+COST_CELL = ("--load-tool", "wrk", "--connections", "50", "--duration", "1s", "--warmup", "0.3s")
 
 
 def _cycles_countable() -> bool:
@@ -27,15 +29,14 @@ def _cycles_countable() -> bool:
 
 
 def _only_run(base: Path) -> RunDirectory:
-    (path,) = list((base / "runs").iterdir())
-    return RunDirectory.open(path)
+    return RunDirectory.open(one_run_dir(base / "runs"))
 
 
 @pytest.mark.e2e
 def test_cells_record_the_whole_cost(tmp_path: Path) -> None:
     inventory = write_loopback_inventory(tmp_path)
     done = orch(
-        "run", "-i", str(inventory), *SERVERS, *SHORT, "--repetitions", "2",
+        "run", "-i", str(inventory), *SERVERS, *COST_CELL, "--repetitions", "2",
         "--out", str(tmp_path / "runs"), timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
@@ -80,7 +81,7 @@ def test_cells_record_the_whole_cost(tmp_path: Path) -> None:
 def test_no_perf_attaches_nothing(tmp_path: Path) -> None:
     inventory = write_loopback_inventory(tmp_path)
     done = orch(
-        "run", "-i", str(inventory), "--server", "c-epoll", *SHORT, "--repetitions", "1",
+        "run", "-i", str(inventory), "--server", "c-epoll", *COST_CELL, "--repetitions", "1",
         "--no-perf", "--out", str(tmp_path / "runs"), timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"

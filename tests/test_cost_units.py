@@ -209,8 +209,8 @@ def test_the_verdict_uses_the_target_figure_names_it_and_says_why() -> None:
     text = sentence(verdict)
     assert "io_uring used less target CPU per request than epoll in C: C 20% (" in text
     assert explanation_lines(verdict) == [
-        "Why, in C: io_uring 0.50 syscalls and 0.04 context switches per request, epoll 2.00 "
-        "and 0.04."
+        "Why, in C: io_uring 0.50 syscalls and 0.040 context switches per request, epoll 2.00 "
+        "and 0.040."
     ]
 
 

@@ -11,8 +11,8 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
+from server_helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "orchestrator"
 NOTHING = "—"
 _NAME = re.compile(r"`([^`]+)`")

@@ -5,12 +5,12 @@ table, then the verdict's k6 rounds until the budget."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from fault_helpers import count_left, one_run_dir, read_record
-from orch_helpers import orch, write_loopback_inventory
+from fault_helpers import count_left
+from orch_helpers import orch, require_two_cores, write_loopback_inventory
+from record_helpers import one_run_dir, read_record
 
 from orchestrator.results.rundir import RunDirectory
 
@@ -21,8 +21,7 @@ TINY = ("--connections", "8", "--load-tool", "wrk", "--duration", "0.3s", "--war
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One inventory and workdir for the module: the C servers are built once."""
-    if (os.cpu_count() or 1) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for the load")
+    require_two_cores()
     base = tmp_path_factory.mktemp("precision")
     write_loopback_inventory(base)
     return base

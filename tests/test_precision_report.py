@@ -9,8 +9,9 @@ import random
 from pathlib import Path
 
 import pytest
-from orch_helpers import REPO, orch
+from orch_helpers import orch
 from record_helpers import make_cell, make_record, make_run_dir
+from server_helpers import REPO
 
 from orchestrator.catalogue.read import load_catalogue
 from orchestrator.errors import UserError

@@ -14,19 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from orch_helpers import REPO, orch
+from orch_helpers import only_line, orch
+from server_helpers import REPO
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 INVENTORY = (
     "hosts:\n  local: {connection: local}\n  spare: {connection: local}\n"
     "target: {host: local, cpus: [0]}\nload: {host: local, cpus: [1]}\n"
 )
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 @pytest.fixture
@@ -64,12 +59,12 @@ def _python_for_nobody() -> str | None:
     return None
 
 
-def test_an_unknown_host_is_one_line(shared_dir: Path) -> None:
+def test_an_unknown_host_isonly_line(shared_dir: Path) -> None:
     inventory = str(shared_dir / "hosts.yaml")
     for command in (["system"], ["system", "tune"], ["system", "reset"]):
         refused = orch(*command, "-i", inventory, "--host", "nope", timeout=60)
         assert refused.returncode == 2, refused.stderr
-        assert _one_line(refused.stderr) == (
+        assert only_line(refused.stderr) == (
             f"orch: error: --host: 'nope' is not a target or load host in {inventory} (they "
             "are: local)"
         )
@@ -80,7 +75,7 @@ def test_an_unknown_host_is_one_line(shared_dir: Path) -> None:
 def test_tune_on_resume_is_refused(tmp_path: Path) -> None:
     refused = orch("run", "--resume", str(tmp_path), "--tune", timeout=60)
     assert refused.returncode == 2
-    assert "--resume: --tune cannot be combined with it" in _one_line(refused.stderr)
+    assert "--resume: --tune cannot be combined with it" in only_line(refused.stderr)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="setpriv to nobody needs root")
@@ -105,7 +100,7 @@ def test_tune_and_reset_need_root(shared_dir: Path, command: str, doing: str) ->
         check=False,
     )
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert _one_line(refused.stderr) == (
+    assert only_line(refused.stderr) == (
         f"orch: error: local: {doing} needs root there (orch runs as uid 65534)"
     )
     shown = subprocess.run(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from orch_helpers import orch, write_loopback_inventory
+from record_helpers import one_run_dir, read_record
 
 from orchestrator.hosts.local import LocalHost
 from orchestrator.inventory import load_inventory
-from orchestrator.results.rundir import RunDirectory
 from orchestrator.run.system_state import system_hosts
 from orchestrator.system.changes import saved_change_sets
 from orchestrator.system.differences import fingerprint
@@ -69,8 +69,8 @@ def test_a_tuned_run_records_the_system_and_puts_it_back(tmp_path: Path) -> None
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert tune_lines and tune_lines[0].startswith("tune: local: ")
 
-    (run_dir,) = out.iterdir()
-    record = RunDirectory.open(run_dir).read_run()
+    run_dir = one_run_dir(out)
+    record = read_record(run_dir)
     system = record.system
     assert system is not None and system.tune
     assert list(system.hosts) == ["local"]

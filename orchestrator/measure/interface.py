@@ -38,14 +38,14 @@ def detect_interface(host: Host, peer_address: str) -> str | None:
     return match[1] if out.ok and match else None
 
 
-def _device_script(interface: str) -> str:
-    base = f"/sys/class/net/{interface}/device"
+def _device_script(interface: str, root: str = "") -> str:
+    base = f"{root}/sys/class/net/{interface}/device"
     return (
         f'd=$(readlink -f "{base}" 2>/dev/null) || exit 0\n'
         f'echo "{_MARK}device $d"\n'
         # virtio's vectors belong to its PCI parent.
         f'for m in "$d/msi_irqs" "$d/../msi_irqs"; do [ -d "$m" ] && ls "$m"; done\n'
-        f"echo {_MARK}interrupts; cat /proc/interrupts"
+        f"echo {_MARK}interrupts; cat {root}/proc/interrupts"
     )
 
 
@@ -89,9 +89,10 @@ def interface_lines(interface: str, device: InterfaceDevice, lines: Sequence[Irq
     return found
 
 
-def find_interface_irqs(host: Host, interface: str) -> list[str]:
-    """The IRQ numbers of `interface`'s lines on `host` (none for a virtual interface)."""
-    out = host.run(["sh", "-c", _device_script(interface)], timeout=30, check=False)
+def find_interface_irqs(host: Host, interface: str, root: str = "") -> list[str]:
+    """The IRQ numbers of `interface`'s lines on `host` (none for a virtual interface);
+    `root`: where the host's / is (a captured tree in tests)."""
+    out = host.run(["sh", "-c", _device_script(interface, root)], timeout=30, check=False)
     if not out.ok:
         return []
     device, lines = parse_device(out.stdout)

@@ -13,6 +13,7 @@ from orchestrator.results.cell_result import CellResult
 from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.record import RunRecord
 from orchestrator.results.stats import Estimate
+from orchestrator.system.change_set import PLACEMENT_SET
 
 BUSY_BASELINE = 0.05  # a counted CPU busier than this when idle makes the baseline matter
 SHARE_SHOWN = 0.05  # CPUs with less of the network work are not named
@@ -128,6 +129,20 @@ def network_lines(
     return out
 
 
+def placement_line(record: RunRecord) -> str | None:
+    """Where the run put the target's receive work, and how (None: left as it was)."""
+    system = record.system
+    if system is None or system.receive_work == "as-is":
+        return None
+    where = "on the server's CPUs" if system.receive_work == "server" else "off them"
+    placed = [c for c in system.changes if c.name == PLACEMENT_SET]
+    how = "; ".join(change.describe() for c in placed for change in c.changes)
+    return (
+        f"- Receive work placed {where} for the run (--receive-work {system.receive_work}, "
+        f"put back after it): {how or 'already so, nothing changed'}"
+    )
+
+
 def _warnings(cells: Sequence[CellResult], measurement: MeasurementRecord) -> list[str]:
     out = []
     outside: dict[str, set[str]] = {}
@@ -202,8 +217,10 @@ def cost_lines(record: RunRecord, cells: Sequence[CellResult], rows: Sequence[Ro
     )
     out += ["", *_table(rows, labels), ""]
     network = network_lines(record, cells, measurement)
-    if network:
-        out += ["Where the network work ran (all the server's cells):", "", *network, ""]
+    placed = placement_line(record)
+    if network or placed:
+        out += ["Where the network work ran (all the server's cells):", ""]
+        out += [*([placed] if placed else []), *network, ""]
     warnings = _warnings(cells, measurement)
     if warnings:
         out += [*warnings, ""]

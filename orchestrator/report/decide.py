@@ -191,8 +191,7 @@ def budget_text(seconds: float) -> str:
 
 def _needs(pairs: Sequence[PairPrecision], target: float) -> list[int | None]:
     return [
-        None if p.scatter is None else rounds_needed(p.scatter, target, MIN_ROUNDS)
-        for p in pairs
+        None if p.scatter is None else rounds_needed(p.scatter, target, MIN_ROUNDS) for p in pairs
     ]
 
 

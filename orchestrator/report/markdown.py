@@ -243,11 +243,29 @@ def _verdict_method(verdicts: Sequence[PointVerdict]) -> str:
         )
         if "process" in figures:
             what += " where every cell recorded it, else the server process's CPU per request,"
+    fell_back = sorted(
+        {
+            f"{v.language} at {verdict.label}"
+            for verdict in verdicts
+            for v in verdict.languages
+            if v.implausible_cells
+        }
+    )
+    fallback = ""
+    if fell_back and "target" not in figures:
+        what = "The server process's CPU per request (schedstat)"
+    if fell_back:
+        fallback = (
+            " In " + ", ".join(fell_back) + " the target figure fell below the server "
+            "process's own CPU in some cells: the machine's background changed after its idle "
+            "baseline was measured, so the verdict there compares the server process's CPU "
+            "per request instead."
+        )
     return (
         f"{what} is compared as epoll's over io_uring's in each round (the two "
         "cells of a round ran close together in time), with the 95% interval of those "
         "ratios; Req/s only where both rows were server-bound. A winner is named only when "
-        "every language's interval lies on the same side of no change."
+        f"every language's interval lies on the same side of no change.{fallback}"
     )
 
 

@@ -13,6 +13,7 @@ from orchestrator.results.cost import CYCLES, INSTRUCTIONS, Cost
 from orchestrator.results.saturation import is_load_bound
 
 CellStatus = Literal["ok", "failed", "skipped"]
+TICK_SLACK_SECONDS = 0.02
 
 
 class ProcessCpu(BaseModel):
@@ -225,6 +226,18 @@ class CellResult(BaseModel):
         counted CPU: the server, its interrupts and softirqs, whatever woke for it."""
         target = self.cost.target if self.cost is not None else None
         return self._per_request(target.busy_above_baseline if target else None, 1e6)
+
+    @property
+    def target_cpu_plausible(self) -> bool:
+        """Whether the target figure is at least the server's own CPU (it runs on counted
+        CPUs, so the target's busy time holds it): below it, the idle baseline was higher
+        than the background during the cell, i.e. other work on the machine changed."""
+        if self.cost is None or self.cost.target is None:
+            return False
+        target = self.cost.target
+        # /proc/stat counts in 10 ms ticks: two per counted CPU of slack.
+        slack = TICK_SLACK_SECONDS * max(1, len(target.cpus))
+        return target.busy_above_baseline + slack >= self.cost.process.cpu_seconds
 
     @property
     def interrupt_us_per_request(self) -> float | None:

@@ -56,6 +56,7 @@ class LanguageVerdict:
     figure: CpuFigure = "process"  # which CPU per request cpu_ratio compares
     process_ratio: Estimate | None = None  # the process figure's, when cpu_ratio is target's
     why: Why | None = None  # syscalls and context switches per request of both
+    implausible_cells: int = 0  # cells whose target figure fell below the process's
 
     @property
     def cpu_side(self) -> Side:
@@ -67,6 +68,11 @@ class LanguageVerdict:
         """The target-wide and the process figure put the APIs on different sides."""
         other = side_of(self.process_ratio)
         return self.figure == "target" and other != "none" and other != self.cpu_side
+
+
+def _count(value: float) -> str:
+    """A count per request: two decimals, three below 0.1 (0.004 context switches)."""
+    return f"{value:.2f}" if value >= 0.095 else f"{value:.3f}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,8 @@ class Why:
         ]
         if not pairs:
             return None
-        io_words = " and ".join(f"{io:.2f} {what}" for what, io, _ in pairs)
-        ep_words = " and ".join(f"{ep:.2f}" for _, _, ep in pairs)
+        io_words = " and ".join(f"{_count(io)} {what}" for what, io, _ in pairs)
+        ep_words = " and ".join(_count(ep) for _, _, ep in pairs)
         return f"io_uring {io_words} per request, epoll {ep_words}"
 
 
@@ -138,7 +144,7 @@ def cpu_pairs(
 ) -> tuple[CpuFigure, list[tuple[float, float]]]:
     """The CPU figure the verdict compares for one pair at one point, and its (epoll,
     io_uring) values per round where both cells succeeded (what `--precision` judges too)."""
-    figure = _figure(cells, (epoll, io_uring), point)
+    figure, _ = _figure(cells, (epoll, io_uring), point)
     return figure, _pairs(cells, epoll, io_uring, point, FIGURE_FIELDS[figure])
 
 
@@ -165,13 +171,18 @@ def comparable_pairs(rows: Sequence[Row]) -> list[tuple[str, Row, Row]]:
     return pairs
 
 
-def _figure(cells: Sequence[CellResult], servers: tuple[str, str], point: str) -> CpuFigure:
-    """The target-wide figure when every successful cell of the pair has it, else the
-    server process's (runs recorded before orch measured the target)."""
+def _figure(
+    cells: Sequence[CellResult], servers: tuple[str, str], point: str
+) -> tuple[CpuFigure, int]:
+    """The target-wide figure when every successful cell of the pair has a plausible one,
+    else the server process's (runs recorded before orch measured the target, or a
+    machine whose background changed after its idle baseline); and how many cells had an
+    implausible target figure."""
     chosen = [c for c in cells if c.server in servers and c.point == point and c.status == "ok"]
-    if chosen and all(c.target_cpu_us_per_request is not None for c in chosen):
-        return "target"
-    return "process"
+    if not chosen or any(c.target_cpu_us_per_request is None for c in chosen):
+        return "process", 0
+    implausible = sum(1 for c in chosen if not c.target_cpu_plausible)
+    return ("process" if implausible else "target"), implausible
 
 
 def _why(epoll: Row, io_uring: Row) -> Why | None:
@@ -199,8 +210,8 @@ def point_verdicts(
         languages = []
         for label, epoll_row, io_row in comparable_pairs([r for r in rows if r.point == key]):
             epoll, io_uring = epoll_row.server, io_row.server
-            figure, cpu_values = cpu_pairs(cells, epoll, io_uring, key)
-            cpu = _ratio(cpu_values)
+            figure, implausible = _figure(cells, (epoll, io_uring), key)
+            cpu = _ratio(_pairs(cells, epoll, io_uring, key, FIGURE_FIELDS[figure]))
             process = None
             if figure == "target":
                 process = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
@@ -213,7 +224,9 @@ def point_verdicts(
                 ]
                 rps = _ratio(pairs)
             why = _why(epoll_row, io_row)
-            languages.append(LanguageVerdict(label, cpu, rps, bound, figure, process, why))
+            languages.append(
+                LanguageVerdict(label, cpu, rps, bound, figure, process, why, implausible)
+            )
         if languages:
             verdicts.append(PointVerdict(key, point.describe(), languages, point.is_open))
     return verdicts

@@ -40,7 +40,12 @@ from orchestrator.run.signals import (
     stop_on_signals,
 )
 from orchestrator.run.start_record import command_line, new_record, orch_commit, peer_address
-from orchestrator.run.system_state import hosts_by_name, run_system, system_hosts
+from orchestrator.run.system_state import (
+    Placement,
+    hosts_by_name,
+    run_system,
+    system_hosts,
+)
 from orchestrator.split_pass.members import LoadMember, load_members
 from orchestrator.system.session import restore_left_by_runs
 
@@ -218,7 +223,8 @@ def execute_run(
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(None, signal_name(stop)) from None
             # Tuned (with --tune) before the idle baseline, which must see the run's settings.
-            with run_system(systems, opts.tune, log) as system:
+            placement = Placement(opts.receive_work, interface, tuple(inv.target.cpus))
+            with run_system(systems, opts.tune, log, placement=placement) as system:
                 try:
                     costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
                 except (KeyboardInterrupt, Interrupted) as stop:
@@ -307,7 +313,8 @@ def resume_run(
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
-            with run_system(systems, opts.tune, log, run_dir) as system:
+            placement = Placement(opts.receive_work, record.interface, tuple(inv.target.cpus))
+            with run_system(systems, opts.tune, log, run_dir, placement) as system:
                 try:
                     costs = _cost_plan(inv, target, prepared, record.interface, opts.perf, log)
                 except (KeyboardInterrupt, Interrupted) as stop:

@@ -19,6 +19,7 @@ from orchestrator.load.choice import (
 )
 from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
+from orchestrator.run.placement import ReceiveWork, check_receive_work
 from orchestrator.run.precision_options import PrecisionAsk, main_shape, precision_ask
 from orchestrator.run.rate_search import START_RATE
 
@@ -50,6 +51,7 @@ class RunOptions:
     precision: PrecisionAsk | None = None
     table_points: list[str] = field(default_factory=list)
     point_profiles: dict[str, Profile] = field(default_factory=dict)
+    receive_work: ReceiveWork = "as-is"  # where the target's receive work runs
     tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
 
@@ -77,6 +79,7 @@ class RunRequest:
     precision: str | None = None  # the half-width asked of the verdict, e.g. `1%`
     budget: str | None = None  # the rounds' wall time, e.g. `15m`
     tune: bool = False
+    receive_work: str | None = None  # --receive-work (None: the inventory's)
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -160,6 +163,9 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         table_points=table_points,
         point_profiles=point_profiles,
         tune=request.tune,
+        receive_work=check_receive_work(request.receive_work, "--receive-work")
+        if request.receive_work is not None
+        else inv.target.receive_work,
     )
 
 

@@ -12,6 +12,7 @@ from orchestrator.measure.cell import Cell
 from orchestrator.results.precision_record import percent_text
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.options import RunOptions
+from orchestrator.run.placement import check_receive_work
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ def plan_resume(
         perf=record.measurement is None or record.measurement.perf != "off",
         table_points=record.table_points,
         point_profiles=record.point_profiles,
+        receive_work=check_receive_work(
+            record.system.receive_work if record.system else "as-is", f"{source}: receive_work"
+        ),
         tune=record.system is not None and record.system.tune,
     )
     return ResumePlan(run_dir, options, planned, missing, more_seconds)

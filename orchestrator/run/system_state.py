@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import Host
@@ -14,6 +15,7 @@ from orchestrator.inventory import Inventory
 from orchestrator.log import Log
 from orchestrator.measure.interface import detect_interface
 from orchestrator.results.rundir import RunDirectory
+from orchestrator.run.placement import PLACEMENT, ReceiveWork, place_receive_work
 from orchestrator.run.signals import Interrupted, RunInterrupted, signal_name
 from orchestrator.run.start_record import peer_address
 from orchestrator.system.access import SystemAccess
@@ -61,14 +63,28 @@ def system_hosts(inv: Inventory, hosts: Mapping[str, Host]) -> list[SystemHost]:
     ]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the run puts the target's receive work, and what it needs to know for it."""
+
+    work: ReceiveWork = "as-is"
+    interface: str | None = None
+    server_cpus: tuple[int, ...] = ()
+
+
 @contextlib.contextmanager
 def run_system(
-    hosts: Sequence[SystemHost], tune: bool, log: Log, run_dir: RunDirectory | None = None
+    hosts: Sequence[SystemHost],
+    tune: bool,
+    log: Log,
+    run_dir: RunDirectory | None = None,
+    placement: Placement = Placement(),
 ) -> Iterator[SystemRecord]:
-    """Read the hosts' systems (after tuning them when `tune`) and yield the record of
-    them; whatever a tune changed is put back on the way out (end, failure, Ctrl-C,
-    SIGTERM). A signal before the yield is a RunInterrupted for `run_dir`."""
-    tuned = False
+    """Read the hosts' systems (after tuning them when `tune`, and placing the target's
+    receive work as asked) and yield the record of them; whatever was changed is put back
+    on the way out (end, failure, Ctrl-C, SIGTERM). A signal before the yield is a
+    RunInterrupted for `run_dir`."""
+    tuned = placed = False
     try:
         try:
             facts = read_hosts(hosts)
@@ -86,21 +102,43 @@ def run_system(
                     changes=[r.change_set for r in results if r.change_set is not None],
                     not_tuned={r.machine: r.left_alone for r in results if r.left_alone},
                 )
-            record = record.model_copy(update={"warnings": find_warnings(facts)})
+            if placement.work != "as-is":
+                placed = True
+                target = hosts[0]
+                placed_set = place_receive_work(
+                    target,
+                    placement.work,
+                    placement.interface,
+                    placement.server_cpus,
+                    bool(facts[target.name].irqbalance_pids),
+                    log,
+                )
+                if placed_set is not None:
+                    facts = read_hosts(hosts)  # as the run finds them
+                    changes = [*record.changes, placed_set]
+                    record = record.model_copy(update={"hosts": facts, "changes": changes})
+            record = record.model_copy(
+                update={"warnings": find_warnings(facts), "receive_work": placement.work}
+            )
         except (KeyboardInterrupt, Interrupted) as stop:
             raise RunInterrupted(run_dir, signal_name(stop)) from None
         yield record
     finally:
+        if placed:
+            put_back(hosts[:1], log, PLACEMENT, "receive work")
         if tuned:
             put_back(hosts, log)
 
 
-def put_back(hosts: Sequence[SystemHost], log: Log) -> None:
-    """Put back the run's tune on every host; a failure is said, not raised (the state
-    stays saved: the next run or `orch system reset` puts it back)."""
+def put_back(
+    hosts: Sequence[SystemHost], log: Log, name: str = RUN_TUNE, what: str = "tune"
+) -> None:
+    """Put back the run's change set `name` (its tune, or its placement of receive work)
+    on every host; a failure is said, not raised (the state stays saved: the next run or
+    `orch system reset` puts it back)."""
     for host in hosts:
         try:
-            for change_set in reset_from_saved(host.access, [RUN_TUNE]):
-                log(f"tune: {host.name}: put back {len(change_set.changes)} settings")
+            for change_set in reset_from_saved(host.access, [name]):
+                log(f"{what}: {host.name}: put back {len(change_set.changes)} settings")
         except (UserError, HostError) as exc:
-            log(f"tune: {exc} (the next orch run or orch system reset puts it back)")
+            log(f"{what}: {exc} (the next orch run or orch system reset puts it back)")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Scope = Literal["manual", "run"]  # manual: until `orch system reset`; run: until it ends
 ServiceAction = Literal["stop", "start"]
+PLACEMENT_SET = "run-placement"  # the change set that places a run's receive work
 
 
 class _Change(BaseModel):

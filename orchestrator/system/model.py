@@ -256,5 +256,6 @@ class SystemRecord(_Facts):
     hosts: dict[str, SystemFacts]
     warnings: list[SystemWarning] = []
     tune: bool = False  # the run asked for --tune
-    changes: list[ChangeSet] = []  # applied for the run (tune; placement, later)
+    changes: list[ChangeSet] = []  # applied for the run (tune, receive-work placement)
+    receive_work: str = "as-is"  # where the run put the target's receive work
     not_tuned: dict[str, list[str]] = {}  # host -> what --tune could not change, in words
