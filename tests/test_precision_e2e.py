@@ -86,11 +86,12 @@ def test_a_run_stops_when_its_budget_is_spent_then_resumes_to_its_target(
 
 @pytest.mark.e2e
 def test_the_main_job_shape_with_a_short_profile(inventory: Path, tmp_path: Path) -> None:
-    """`orch run` at the profile's k6 ramp without --repetitions: the table's round, then
-    the verdict's short rounds at the ramp's peak as constant VUs, until the budget."""
+    """`orch run` at the seed profile's k6 ramp without --repetitions (here squeezed to
+    2 s and 20 VUs): the table's round, then the verdict's short rounds at the ramp's peak
+    as constant VUs, until the budget."""
     out = tmp_path / "runs"
     done = orch(
-        "run", "-i", str(inventory), *SERVERS, "--profile", "smoke", "--duration", "1s",
+        "run", "-i", str(inventory), *SERVERS, "--duration", "2s", "--vus", "20",
         "--warmup", "0", "--budget", "10s", "--out", str(out), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -62,9 +62,14 @@ def test_the_main_job_is_a_table_round_then_verdict_rounds() -> None:
     assert opts.precision is not None and opts.precision.record(
         opts.points, opts.table_points
     ).points == ["c500"]
-    smoke = _options(matrix="c", profile="smoke", budget="20s")
-    assert smoke.points == [LoadPoint(kind="ramp", vus=20), LoadPoint(kind="closed", vus=20)]
-    assert smoke.precision is not None and smoke.precision.budget_seconds == 20.0
+    short = _options(matrix="c", duration="2s", vus=20, budget="20s")
+    assert short.points == [LoadPoint(kind="ramp", vus=20), LoadPoint(kind="closed", vus=20)]
+    assert short.precision is not None and short.precision.budget_seconds == 20.0
+    assert short.profile.name == "seed*" and short.profile.duration == 2.0
+    # Other profiles keep their one round (the tests' short cells are smoke).
+    smoke = _options(matrix="c", profile="smoke")
+    assert smoke.precision is None and smoke.points == [LoadPoint(kind="ramp", vus=20)]
+    assert smoke.repetitions == 1
     # The seed's three rounds, as before, when asked for; wrk and --rate keep their defaults.
     assert _options(matrix="full", repetitions=3).points == [RAMP]
     assert _options(matrix="c", load_tool="wrk").precision is None

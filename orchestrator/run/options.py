@@ -129,7 +129,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
         points = [profile_point(tool, profile, request.rate, depth)]
         repetitions = request.repetitions or default_repetitions(profile_name)
-        shape = main_shape(tool, points[0], request.repetitions)
+        shape = main_shape(tool, points[0], request.repetitions, profile_name)
         precision = precision_ask(
             request.precision, request.budget, request.repetitions, shape is not None
         )

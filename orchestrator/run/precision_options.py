@@ -1,7 +1,7 @@
 """`--precision` and `--budget`, their defaults, and the main job's shape.
 
 A run without `--repetitions` adds rounds until the verdict is as precise as asked or its
-budget is spent: sweeps, and the main job (`orch run` at the profile's k6 ramp), which
+budget is spent: sweeps, and the main job (`orch run` at the seed profile's k6 ramp), which
 measures one round of the profile for the seed's table and then adds short rounds at a
 fixed point for the verdict. METHOD.md (*Precision on demand*) says why these numbers.
 """
@@ -102,9 +102,12 @@ class MainShape:
     verdict_profile: Profile
 
 
-def main_shape(tool: str, point: LoadPoint, repetitions: int | None) -> MainShape | None:
-    """The main job's shape for a k6 run at its profile's ramp with no --repetitions."""
-    if tool != "k6" or point.kind != "ramp" or repetitions is not None:
+def main_shape(
+    tool: str, point: LoadPoint, repetitions: int | None, profile: str
+) -> MainShape | None:
+    """The main job's shape: k6 at the seed profile's ramp (stretched or scaled as asked)
+    with no --repetitions. Other profiles (smoke, quick) keep their one round."""
+    if tool != "k6" or point.kind != "ramp" or repetitions is not None or profile != "seed":
         return None
     verdict = LoadPoint(kind="closed", vus=point.vus)
     return MainShape(point, verdict, PROFILES[VERDICT_PROFILE])
