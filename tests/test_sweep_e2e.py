@@ -74,7 +74,7 @@ def test_two_points_two_servers(
     assert compared.returncode == 0 and compared.stdout.count("| c-") == 4
 
 
-NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool k6 for arrival rates"
+NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool h2load (or k6) for arrival rates"
 BAD_SWEEPS = [
     (
         ("--connections", "0,abc"),

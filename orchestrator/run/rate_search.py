@@ -4,7 +4,7 @@ keeping up, then narrow down where.
 Every server still keeping up is measured at each rate of a geometric staircase (shared
 rates, so epoll and io_uring are compared at the same points); a server leaves the
 staircase at its first rate not sustained (dropped iterations, VUs exhausted, failed
-requests, or less than 99% of the rate achieved). Then each server's interval between
+requests, late requests, or less than 99% of the rate achieved). Then each server's interval between
 its last sustained and first missed rate is halved a few times, at rates of its own.
 """
 
@@ -28,6 +28,7 @@ REFINE_STEPS = 2  # halvings of the interval where a server fell behind
 MAX_STEPS = 16  # staircase steps at most (1,000 * 1.5^15 is about 438,000 req/s)
 
 ExtendPlan = Callable[[LoadPoint, Sequence[Cell]], None]
+PointAt = Callable[[int], LoadPoint]  # the open-model point of a rate (k6 or h2load)
 
 
 def nice_rate(value: float) -> int:
@@ -82,7 +83,7 @@ def _rotated(searches: Sequence[Search], shift: int) -> list[Search]:
 def search_rates(
     ctx: RunContext,
     servers: Sequence[ServerSpec],
-    vus: int,
+    point_at: PointAt,
     repetitions: int,
     extend_plan: ExtendPlan,
     on_start: CellCallback,
@@ -95,7 +96,7 @@ def search_rates(
 
     def measure(rate: int, who: Sequence[Search]) -> list[CellResult]:
         nonlocal index
-        point = LoadPoint(kind="open", vus=vus, rate=rate)
+        point = point_at(rate)
         cells = [
             Cell(search.server, point, repetition)
             for repetition in range(1, repetitions + 1)
