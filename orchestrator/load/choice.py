@@ -53,6 +53,18 @@ def check_k6_seconds(tool: str, profile: Profile, points: Sequence[LoadPoint]) -
             )
 
 
+def check_h2load_requests(tool: str, profile: Profile, points: Sequence[LoadPoint]) -> None:
+    """Refuse an h2load open point whose measured or warm-up pass would give a connection
+    no request (h2load holds a rate as a number of requests)."""
+    if tool != "h2load":
+        return
+    passes = [profile] + ([profile.warmup_profile()] if profile.warmup_seconds > 0 else [])
+    for point in points:
+        if point.is_open:
+            for pass_profile in passes:
+                h2load.check_requests(pass_profile, point)
+
+
 def parse_list(text: str, option: str) -> list[int]:
     """`1,10,100` as whole numbers of at least 1, in the order given, each once."""
     parts = [part.strip() for part in text.split(",")]

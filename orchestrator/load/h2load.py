@@ -2,17 +2,26 @@
 load point, and its output and reduced per-request log parsed into a LoadResult.
 
 An open-model point holds `rate` req/s with h2load's `--rps` per connection: orch opens
-one connection per 100 req/s (or the connections given), h2load's rate timer ticking
-every 10 ms at most, so every tick sends one request on each connection. h2load's
-HTTP/1.1 client sends one request at a time per connection: a request due while the
-previous answer is still awaited waits for it, and its latency is counted from when it
-was sent, not when it was due (coordinated omission). orch counts the answers slower
+one connection per 100 req/s (or the connections given), and h2load's rate timer of each
+connection ticks every 10 ms at most, sending that connection's request. The timers of
+connections opened at once tick together, so orch opens them over one tick, a group per
+millisecond (`--rate` connections per `--rate-period` of 1 ms, h2load's shortest): the
+requests then arrive in groups each millisecond, not all at once every 10 ms. h2load
+takes no duration with `--rate`, so the point is `rate x duration` requests (`-n`), each
+connection its share at its rate: a pass lasts the duration when the server keeps up,
+longer when it does not (the achieved rate then falls short of the offered one).
+
+h2load's HTTP/1.1 client sends one request at a time per connection: a request due while
+the previous answer is still awaited waits for it, and its latency is counted from when
+it was sent, not when it was due (coordinated omission). orch counts the answers slower
 than the interval between a connection's requests (`late_requests`): each delayed the
-next request on its connection. A closed-loop point is `-c` connections without `--rps`.
+next request on its connection. A closed-loop point is `-c` connections for the duration
+(`-D`) without `--rps`.
 
 The measured pass writes h2load's per-request log (`--log-file`), reduced on the load
-host by `h2load_log.py` into a histogram of whole microseconds; the warm-up pass runs
-without it, so the two passes together show what the log costs h2load.
+host by `h2load_log.py` into a histogram of whole microseconds and the window from the
+first request's start to the last answer; the warm-up pass runs without the log, so the
+two passes together show what the log costs h2load.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ _COUNTS = re.compile(
     re.MULTILINE,
 )
 _REQUEST_TIMES = re.compile(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
+_FINISHED = re.compile(r"^finished in (\S+),", re.MULTILINE)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s)")
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -101,6 +111,29 @@ def interval_us(point: LoadPoint) -> float:
     return 1e6 / rate_per_connection(point)
 
 
+def groups_per_tick(point: LoadPoint) -> int:
+    """Over how many 1 ms connection groups the connections of an open point are opened:
+    as many as one tick of a connection's rate timer lasts (10 ms at 100 req/s each)."""
+    tick_ms = 1000 / min(rate_per_connection(point), MAX_RATE_PER_CONNECTION)
+    return max(1, min(point.vus, math.floor(tick_ms)))
+
+
+def requests_of(profile: Profile, point: LoadPoint) -> int:
+    """The requests an open point sends in the profile's duration."""
+    return round((point.rate or 0) * profile.duration)
+
+
+def check_requests(profile: Profile, point: LoadPoint) -> None:
+    """Refuse (UserError) an open point whose pass gives a connection no request."""
+    requests = requests_of(profile, point)
+    if requests < point.vus:
+        raise UserError(
+            f"--connections: {point.describe()} on {connections_text(point.vus)} sends "
+            f"{requests:,} requests in {profile.duration:g} s (profile {profile.name}), "
+            "fewer than connections; h2load needs one per connection at least"
+        )
+
+
 def h2load_command(
     h2load: str, url: str, profile: Profile, point: LoadPoint, threads: int, log: str | None
 ) -> list[str]:
@@ -108,18 +141,23 @@ def h2load_command(
     per-request log written to `log` when given."""
     if point.pipeline > 1:
         raise UserError("--pipeline: orch runs h2load one request at a time per connection")
-    argv = [
-        h2load,
-        "--h1",
-        "--clients",
-        str(point.vus),
-        "--threads",
-        str(max(1, min(threads, point.vus))),
-        "--duration",
-        k6_duration(profile.duration),
-    ]
+    threads = max(1, min(threads, point.vus))
+    argv = [h2load, "--h1", "--clients", str(point.vus), "--threads", str(threads)]
     if point.is_open:
-        argv += ["--rps", format(rate_per_connection(point), ".12g")]
+        check_requests(profile, point)
+        per_period = max(threads, math.ceil(point.vus / groups_per_tick(point)))
+        argv += [
+            "--requests",
+            str(requests_of(profile, point)),
+            "--rps",
+            format(rate_per_connection(point), ".12g"),
+            "--rate",  # connections opened per period (not requests)
+            str(per_period),
+            "--rate-period",
+            "1ms",
+        ]
+    else:
+        argv += ["--duration", k6_duration(profile.duration)]
     if log is not None:
         argv += ["--log-file", log]
     return [*argv, url]
@@ -153,20 +191,45 @@ def parse_counts(text: str, source: str = "h2load output") -> Counts:
     return Counts(started, done, succeeded, failed, errored, timed_out)
 
 
-def parse_histogram(summary: str, source: str) -> tuple[LatencyHistogram, int, float | None]:
-    """The reduced log: the histogram, its failed rows, and the exact mean (ms)."""
+@dataclass(frozen=True)
+class ReducedLog:
+    """h2load's per-request log as its reducer on the load host left it."""
+
+    histogram: LatencyHistogram
+    failed_rows: int
+    mean_ms: float | None  # exact, from the sum of every answered request's latency
+    first_start: float | None  # the first request's start, seconds since the epoch
+    last_start: float | None  # the last request's start
+
+    @property
+    def window_seconds(self) -> float | None:
+        """From the first request's start to the last's."""
+        if self.first_start is None or self.last_start is None:
+            return None
+        return self.last_start - self.first_start
+
+
+def parse_reduced(summary: str, source: str) -> ReducedLog:
+    """The JSON h2load_log.py wrote."""
     try:
         data: dict[str, Any] = json.loads(summary)
-        buckets = [(float(us), int(count)) for us, count in data["us"]]
-        failed_rows = int(data["failed_rows"])
-        sum_us = int(data["sum_us"])
         histogram = LatencyHistogram(
-            buckets=buckets, method=str(data["method"]), reduce_seconds=float(data["seconds"])
+            buckets=[(float(us), int(count)) for us, count in data["us"]],
+            method=str(data["method"]),
+            reduce_seconds=float(data["seconds"]),
         )
+        sum_us, failed_rows = int(data["sum_us"]), int(data["failed_rows"])
+        first, last = data["first_start_us"], data["last_start_us"]
     except (ValueError, KeyError, TypeError) as exc:
         raise HostError(f"{source}: unreadable reduced h2load log ({exc})") from None
     total = histogram.total
-    return histogram, failed_rows, (sum_us / total / 1000 if total else None)
+    return ReducedLog(
+        histogram=histogram,
+        failed_rows=failed_rows,
+        mean_ms=sum_us / total / 1000 if total else None,
+        first_start=None if first is None else int(first) / 1e6,
+        last_start=None if last is None else int(last) / 1e6,
+    )
 
 
 def late_answers(histogram: LatencyHistogram, point: LoadPoint) -> int:
@@ -181,20 +244,28 @@ def parse_h2load(
 ) -> LoadResult:
     """A LoadResult from h2load's output and, for a measured pass, its reduced log.
 
-    Requests are those that ended in the measured duration (`done`); failed are h2load's
-    failed (answers other than 2xx/3xx, and errors it counted); Req/s is requests over
-    the duration h2load held. A pass that started no request failed (nothing to measure:
-    it could not connect, or the server never answered).
+    Requests are those that ended (`done`); failed are h2load's failed (answers other than
+    2xx/3xx, and the errors it counted). Req/s of an open point is its requests over the
+    window from the first request's start to the last's (from the log; without it, over
+    h2load's own run time); of a closed point, over the duration h2load held. A pass that
+    started no request failed (it could not connect, or the server never answered).
     """
     counts = parse_counts(output, source)
     if counts.started == 0 and counts.done == 0:
         raise HostError(f"{source}: h2load started no request (could it connect?)")
-    seconds = profile.duration
     latency = Latency()
     times = _REQUEST_TIMES.findall(output)
     if times and counts.done:
         low, high, mean = times[-1]
         latency = Latency(min=_ms(low, source), max=_ms(high, source), mean=_ms(mean, source))
+    seconds = profile.duration
+    if point.is_open:
+        finished = _FINISHED.findall(output)
+        seconds = _ms(finished[-1], source) / 1000 if finished else seconds
+    reduced = parse_reduced(summary, source) if summary is not None else None
+    started_at = None
+    if point.is_open and reduced is not None and reduced.window_seconds:
+        seconds, started_at = reduced.window_seconds, reduced.first_start
     result = LoadResult(
         tool="h2load",
         requests=counts.done,
@@ -202,23 +273,24 @@ def parse_h2load(
         errored_requests=counts.errored,
         timed_out_requests=counts.timed_out,
         duration_seconds=seconds,
-        requests_per_second=counts.done / seconds,
+        requests_per_second=counts.done / seconds if seconds > 0 else 0.0,
         latency=latency,
         offered_rate=float(point.rate) if point.is_open and point.rate else None,
+        started_at=started_at,
     )
-    if summary is None:
+    if reduced is None:
         return result
-    histogram, failed_rows, mean = parse_histogram(summary, source)
-    if histogram.total + failed_rows != counts.done:
+    logged = reduced.histogram.total + reduced.failed_rows
+    if logged != counts.done:
         raise HostError(
-            f"{source}: h2load's log holds {histogram.total + failed_rows:,} requests but "
-            f"its summary counts {counts.done:,} done"
+            f"{source}: h2load's log holds {logged:,} requests but its summary counts "
+            f"{counts.done:,} done"
         )
     return result.model_copy(
         update={
-            "histogram": histogram,
-            "latency": histogram.latency(mean),
-            "late_requests": late_answers(histogram, point) if point.is_open else None,
+            "histogram": reduced.histogram,
+            "latency": reduced.histogram.latency(reduced.mean_ms),
+            "late_requests": late_answers(reduced.histogram, point) if point.is_open else None,
         }
     )
 

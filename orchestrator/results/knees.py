@@ -1,5 +1,7 @@
 """Where a rate sweep stopped keeping up: each server's knee (the highest arrival rate it
-sustained) and whose limit the next rate hit, the server's or the load tool's."""
+sustained) and whose limit the next rate hit, the server's or the load tool's (with
+h2load, whose late requests are counted, possibly neither's: a server whose core was not
+saturated answered late while the load tool had CPU to spare)."""
 
 from __future__ import annotations
 
@@ -10,19 +12,24 @@ from typing import Literal
 from orchestrator.load.points import LoadPoint
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
+from orchestrator.results.saturation import load_host_at_limit
 
 SUSTAIN_SHARE = 0.99  # achieved Req/s at or above this share of the offered rate
+LATE_TOLERATED = 0  # late requests (h2load) a cell may have and still keep up
+Whose = Literal["server", "load tool", "neither"]
 
 
 def sustained(cell: CellResult, rate: int) -> bool:
-    """Whether a cell kept up with `rate`: it ran, dropped no iteration, failed no request
-    and achieved at least 99% of the rate."""
+    """Whether a cell kept up with `rate`: it ran, dropped no iteration, failed no request,
+    had no late request (where the tool counts them) and achieved at least 99% of the
+    rate."""
     load = cell.load
     return (
         cell.status == "ok"
         and load is not None
         and load.dropped_iterations == 0
         and load.failed_requests == 0
+        and (load.late_requests or 0) <= LATE_TOLERATED
         and load.requests_per_second >= SUSTAIN_SHARE * rate
     )
 
@@ -34,7 +41,7 @@ class Knee:
     server: str
     sustained: int | None  # the highest rate sustained in every repetition, below failed_at
     failed_at: int | None  # the lowest rate not sustained (None: it kept up with all)
-    whose: Literal["server", "load tool"] | None  # whose limit failed_at was
+    whose: Whose | None  # whose limit failed_at was
 
     def describe(self) -> str:
         """The knee in words."""
@@ -46,6 +53,12 @@ class Knee:
             if self.sustained
             else "sustained none of the rates"
         )
+        if self.whose == "neither":
+            return (
+                f"{self.server} {below}; at {self.failed_at:,} req/s it fell behind with "
+                "neither its core nor the load tool saturated (late answers or failed "
+                "requests: see its cells)"
+            )
         return (
             f"{self.server} {below}; at {self.failed_at:,} req/s it fell behind, the "
             f"{self.whose}'s limit"
@@ -79,9 +92,23 @@ def find_knees(
             else:
                 failed = point
                 break
-        whose: Literal["server", "load tool"] | None = None
+        whose: Whose | None = None
         if failed is not None:
             row = row_at.get((server, failed.key))
-            whose = "load tool" if row is None or row.load_bound else "server"
+            late_counted = any(c.load and c.load.late_requests is not None for c in cells)
+            whose = _whose(row, late_counted)
         knees.append(Knee(server, best, None if failed is None else failed.rate, whose))
     return knees
+
+
+def _whose(row: Row | None, late_counted: bool) -> Whose:
+    """Whose limit a rate not sustained was: the load tool's where the server's core sat
+    idle. With late requests counted (h2load), the load tool's only where it used its CPUs
+    to the limit, the server's where its core was saturated, else neither's."""
+    if not late_counted:
+        return "load tool" if row is None or row.load_bound else "server"
+    if row is None:
+        return "neither"
+    if row.load_cpu is not None and load_host_at_limit(row.load_cpu.value):
+        return "load tool"
+    return "neither" if row.load_bound else "server"

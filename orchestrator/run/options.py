@@ -14,6 +14,7 @@ from orchestrator.load.choice import (
     NO_WRK_RATES,
     WRK_NAMES,
     check_combination,
+    check_h2load_requests,
     check_k6_seconds,
     open_point,
     parse_list,
@@ -136,6 +137,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         points = [profile_point(tool, profile, request.rate, depth, rate_on)]
         repetitions = request.repetitions or default_repetitions(profile_name)
     check_k6_seconds(tool, profile, points)
+    check_h2load_requests(tool, profile, points)
     check_points(inv, points, tool)
     single = request.servers[0] if len(request.servers) == 1 else "custom"
     label = request.matrix or single

@@ -343,11 +343,14 @@ def _collect(
     source = f"{pass_.server} {tool.kind} on {member.name}"
     summary = fetched.get(_summary_name(tool.kind) or "")
     parsed = tool.parse(output, summary, pass_.profile, point, source)
+    # When the load began on this host's clock: its first request where the tool logs
+    # it (h2load), else when the agent started (or resumed) the tool.
+    began = parsed.started_at if parsed.started_at is not None else record.started_at
     result = parsed.model_copy(
         update={
             "host": member.name,
             "cpu_seconds": record.cpu_seconds,
-            "started_at": record.started_at - agent.applied_offset,
+            "started_at": began - agent.applied_offset,
             "wall_seconds": record.wall_seconds,
             "cpus": len(member.cpus),
         }
