@@ -28,6 +28,7 @@ COLUMNS = (
     "Limit",
 )
 DROPPED_COLUMN = "Dropped iter."
+LATE_COLUMN = "Late req."
 
 
 def ms(value: float | None) -> str:
@@ -97,7 +98,11 @@ def server_label(row: Row) -> str:
     return row.server if row.verified else f"{row.server} (unverified)"
 
 
-def _cells_of(row: Row, dropped: bool) -> list[str]:
+def _late(row: Row) -> str:
+    return "-" if row.late_requests is None else f"{row.late_requests:,}"
+
+
+def _cells_of(row: Row, dropped: bool, late: bool = False) -> list[str]:
     nic = row.nic_packets_per_request
     cells = [
         row.api,
@@ -116,23 +121,30 @@ def _cells_of(row: Row, dropped: bool) -> list[str]:
     ]
     if dropped:
         cells.append(str(row.dropped_iterations))
+    if late:
+        cells.append(_late(row))
     cv = row.requests_per_second_cv
     cells += ["-" if cv is None else f"{cv * 100:.1f}%", row.limit]
     return cells
 
 
-def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
-    """The seed's table plus orch's trust columns (`dropped`: the open model's column)."""
-    columns = list(COLUMNS)
-    if dropped:
-        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+def _with_columns(columns: list[str], dropped: bool, late: bool) -> list[str]:
+    at = columns.index("Failed req.") + 1
+    extra = ([DROPPED_COLUMN] if dropped else []) + ([LATE_COLUMN] if late else [])
+    return [*columns[:at], *extra, *columns[at:]]
+
+
+def markdown_table(rows: Sequence[Row], dropped: bool = False, late: bool = False) -> str:
+    """The seed's table plus orch's trust columns (`dropped`: k6's open-model column;
+    `late`: h2load's)."""
+    columns = _with_columns(list(COLUMNS), dropped, late)
     named = needs_server_column(rows)
     if named:
         columns.insert(0, "Server")
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
         cells = [server_label(row)] if named else []
-        lines.append("| " + " | ".join([*cells, *_cells_of(row, dropped)]) + " |")
+        lines.append("| " + " | ".join([*cells, *_cells_of(row, dropped, late)]) + " |")
     return "\n".join(lines)
 
 
@@ -161,12 +173,12 @@ def _fixed(est: Estimate | None, digits: int) -> str:
     return text
 
 
-def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = False) -> str:
+def sweep_table(
+    rows: Sequence[Row], labels: dict[str, str], dropped: bool = False, late: bool = False
+) -> str:
     """One row per load point and server: throughput, CPU cost per request, how busy the
     server's core and the load tool were, tail latency, failures and the limit."""
-    columns = list(SWEEP_COLUMNS)
-    if dropped:
-        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    columns = _with_columns(list(SWEEP_COLUMNS), dropped, late)
     named = needs_server_column(rows)
     if named:
         columns.insert(1, "Server")
@@ -188,6 +200,8 @@ def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = Fal
         ]
         if dropped:
             cells.append(str(row.dropped_iterations))
+        if late:
+            cells.append(_late(row))
         cells.append(row.limit)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -211,7 +211,7 @@ def _language_clause(v: RateLanguage) -> str:
 def rate_sentence(verdict: RatePointVerdict) -> str:
     """The verdict at one rate in plain words."""
     start = f"At {verdict.rate:,} req/s (offered to each server alike)"
-    clauses = "; ".join(_language_clause(v) for v in verdict.languages)
+    clauses = "; ".join(_language_clause(v) for v in verdict.languages).removesuffix(".")
     winner = verdict.winner
     if winner != "none":
         other = "epoll" if winner == "io_uring" else "io_uring"
