@@ -211,14 +211,15 @@ def _language_clause(v: RateLanguage) -> str:
 def rate_sentence(verdict: RatePointVerdict) -> str:
     """The verdict at one rate in plain words."""
     start = f"At {verdict.rate:,} req/s (offered to each server alike)"
-    clauses = "; ".join(_language_clause(v) for v in verdict.languages).removesuffix(".")
+    clauses = "; ".join(_language_clause(v) for v in verdict.languages)
+    end = "" if clauses.endswith(".") else "."  # `n.s.` ends it already
     winner = verdict.winner
     if winner != "none":
         other = "epoll" if winner == "io_uring" else "io_uring"
-        return f"{start} {winner} used less CPU per request than {other}: {clauses}."
+        return f"{start} {winner} used less CPU per request than {other}: {clauses}{end}"
     if not any(v.compared for v in verdict.languages):
-        return f"{start} nothing was compared: {clauses}."
-    return f"{start} no winner: {clauses}."
+        return f"{start} nothing was compared: {clauses}{end}"
+    return f"{start} no winner: {clauses}{end}"
 
 
 RATE_VERDICT_NOTE = (
