@@ -246,9 +246,10 @@ def parse_h2load(
 
     Requests are those that ended (`done`); failed are h2load's failed (answers other than
     2xx/3xx, and the errors it counted). Req/s of an open point is its requests over the
-    window from the first request's start to the last's (from the log; without it, over
-    h2load's own run time); of a closed point, over the duration h2load held. A pass that
-    started no request failed (it could not connect, or the server never answered).
+    duration, or over the span from the first request's start to the last's where that
+    is longer (the server fell behind; from the log, else h2load's own run time); of a
+    closed point, over the duration h2load held. A pass that started no request failed
+    (it could not connect).
     """
     counts = parse_counts(output, source)
     if counts.started == 0 and counts.done == 0:
@@ -259,13 +260,17 @@ def parse_h2load(
         low, high, mean = times[-1]
         latency = Latency(min=_ms(low, source), max=_ms(high, source), mean=_ms(mean, source))
     seconds = profile.duration
-    if point.is_open:
-        finished = _FINISHED.findall(output)
-        seconds = _ms(finished[-1], source) / 1000 if finished else seconds
     reduced = parse_reduced(summary, source) if summary is not None else None
     started_at = None
-    if point.is_open and reduced is not None and reduced.window_seconds:
-        seconds, started_at = reduced.window_seconds, reduced.first_start
+    if point.is_open:
+        # The timers pace the requests: a pass ends before its duration only when requests
+        # were lost (failed), and lasts longer when the server fell behind.
+        finished = _FINISHED.findall(output)
+        if reduced is not None and reduced.window_seconds is not None:
+            seconds = max(seconds, reduced.window_seconds)
+            started_at = reduced.first_start
+        elif finished:
+            seconds = max(seconds, _ms(finished[-1], source) / 1000)
     result = LoadResult(
         tool="h2load",
         requests=counts.done,
