@@ -59,6 +59,7 @@ MODULE_TIERS = {
     "test_e2e_loopback": "e2e",
     "test_fault_units": "unit",
     "test_h2load": "unit",
+    "test_h2load_e2e": "e2e",
     "test_faults_lab": "lab",
     "test_faults_loopback": "e2e",
     "test_host_contract": "lab",

@@ -96,6 +96,27 @@ BAD_SWEEPS = [
         "0.25 s (give 1s or more, or use wrk)",
     ),
     (
+        ("--load-tool", "h2load", "--connections", "10", "--pipeline", "4"),
+        "--pipeline: orch runs h2load one request at a time per connection (its late "
+        "requests are counted that way); use --load-tool wrk-pipelined",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "5000,60000", "--connections", "100"),
+        "--connections: h2load sends at most 100 req/s per connection (its rate timer ticks "
+        "every 10 ms at most), so 60,000 req/s needs at least 600 connections, not 100 (or "
+        "leave --connections out: orch then opens one per 100 req/s)",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "auto", "--connections", "100"),
+        "--connections: with --rates auto, orch opens one h2load connection per 100 req/s",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "100000", "--warmup", "5ms"),
+        "--connections: 100,000 req/s on 1000 connections sends 500 requests in 0.005 s "
+        "(profile sweep-short warm-up), fewer than connections; h2load needs one per "
+        "connection at least",
+    ),
+    (
         ("--rate", "100", "--rates", "200"),
         "--rate: give one rate with --rate or a list with --rates, not both",
     ),
