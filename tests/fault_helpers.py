@@ -2,7 +2,8 @@
 
 Every wait has a deadline, so a fault that orch mishandles fails a test, never hangs it.
 Processes are found through /proc: servers by their binary (a workdir's servers/bin or
-the checkout's), k6 and wrk by a command line naming a workdir (the script orch passes).
+the checkout's), k6 and wrk by a command line naming a workdir (the script orch passes),
+h2load by one naming a workdir (its per-request log, in a measured pass).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from server_helpers import SERVER_NAMES
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory
 
-LOAD_TOOLS = ("k6", "wrk")
+LOAD_TOOLS = ("k6", "wrk", "h2load")
 # Short cells: the faults need a load that runs, not a measurement worth keeping.
 SHORT = ("--profile", "smoke", "--duration", "3s", "--vus", "10", "--warmup", "0")
 LEFTOVERS_FILE = os.environ.get("ORCH_TEST_LEFTOVERS")
@@ -130,7 +131,8 @@ def processes() -> list[Proc]:
 
 
 def started_by_orch(proc: Proc, workdirs: Sequence[Path]) -> bool:
-    """A server binary from a workdir or the checkout, or k6/wrk running a workdir's script."""
+    """A server binary from a workdir or the checkout, or a load tool whose command line
+    names a workdir (k6's or wrk's script, h2load's log)."""
     bins = [str(Path(w) / "servers" / "bin") for w in workdirs] + [str(REPO / "servers" / "bin")]
     if proc.name in SERVER_NAMES and any(proc.exe.startswith(b + "/") for b in bins):
         return True
