@@ -54,7 +54,6 @@ def _cell(
         wall_seconds=1.0,
         cpus=1,
     )
-    warm = load.model_copy(update={"requests": requests // 4, "cpu_seconds": load_share / 5})
     return make_cell(
         f"{server}/{rep}",
         point=f"r{rate}",
@@ -62,7 +61,6 @@ def _cell(
         server_cores=CoreCpu(
             cpus=[0], busy_seconds=busy, softirq_seconds=0, idle_seconds=1 - busy, steal_seconds=0
         ),
-        warmup_load=warm,
         load_cpu=LoadCpu(cpu_seconds=load_share, wall_seconds=1, cpus=1),
     ).model_copy(update={"load": load})
 
@@ -103,15 +101,28 @@ def test_a_rate_not_held_is_said_and_never_compared() -> None:
     (text,) = _verdict_of(cells, POINTS[1:])
     assert text == (
         "At 60,000 req/s (offered to each server alike) nothing was compared: C not "
-        "compared: c-epoll did not hold 60,000 req/s (round 1: achieved 57,000 req/s); "
-        "c-io_uring did not hold 60,000 req/s (round 2: 1,234 requests late)."
+        "compared: c-epoll did not hold 60,000 req/s (short of it in 1 of 2 rounds: 57,000 "
+        "req/s achieved); c-io_uring did not hold 60,000 req/s (1,234 requests late, 1.03% "
+        "of its requests)."
     )
-    assert holding(cells, "c-epoll", POINTS[1]).problems == [(1, "achieved 57,000 req/s")]
-    failed = _cell("c-epoll", 60_000, 3, 10.0, failed=5)
+    failed = [_cell("c-epoll", 60_000, 3, 10.0, failed=5), _cell("c-epoll", 60_000, 4, 10.0)]
     assert (
-        holding([failed], "c-epoll", POINTS[1]).describe().endswith("(round 3: 5 failed requests)")
+        holding(failed, "c-epoll", POINTS[1])
+        .describe()
+        .endswith("(5 failed requests in 1 of 2 rounds)")
     )
-    assert not sustained(cells[3], 60_000) and sustained(cells[1], 60_000)
+    assert sustained(cells[3], 60_000) and not sustained(cells[0], 60_000)
+
+
+def test_a_late_request_or_two_in_many_are_tolerated() -> None:
+    # One hiccup of the machine: 6 late requests in 80,000 (0.0075%) hold the rate;
+    # 9 (0.011%, over a tenth of p99.9's tail) do not.
+    for late, is_held in ((6, True), (9, False)):
+        cells = [
+            _cell("c-epoll", 20_000, rep, 10.0, late=late if rep == 2 else 0)
+            for rep in (1, 2, 3, 4)
+        ]
+        assert holding(cells, "c-epoll", POINTS[0]).held is is_held
 
 
 def test_whose_limit_a_knee_was() -> None:
@@ -122,7 +133,7 @@ def test_whose_limit_a_knee_was() -> None:
             cells.append(_cell(server, rate, 1, 10.0))
     cells.append(_cell("c-epoll", 60_000, 1, 10.0, achieved=50_000.0, busy=0.99))
     cells.append(_cell("c-io_uring", 60_000, 1, 10.0, achieved=55_000.0, load_share=0.97))
-    cells.append(_cell("zig-epoll", 60_000, 1, 10.0, late=3))  # nothing saturated: late
+    cells.append(_cell("zig-epoll", 60_000, 1, 10.0, late=30))  # nothing saturated: late
     rows = build_rows(cells, None, [p.key for p in points])
     knees = {k.server: k for k in find_knees(cells, rows, points)}
     assert {name: (k.sustained, k.whose) for name, k in knees.items()} == {
@@ -145,12 +156,11 @@ def test_the_report_says_late_requests_and_what_the_log_cost() -> None:
     (line, _) = late_lines(rows, {"r20000": "20,000 req/s"})
     assert line.startswith("**Late requests:** c-epoll at 20,000 req/s (7). h2load sends one")
     cost = log_cost_line(cells)
-    # 20,000 requests per 0.5 s with the log; 5,000 per 0.1 s in the warm-up without it
+    # 20,000 requests per 0.5 s of h2load's CPU
     assert cost is not None and cost.startswith(
-        "- h2load's per-request log (its latency histogram): 40,000 requests per "
-        "load-CPU-second with it (measured passes), 50,000 without it"
+        "- h2load's per-request log (the latency histogram's source): h2load served 40,000 "
+        "requests per load-CPU-second writing it"
     )
-    assert "the log costs h2load about 20% of its requests per CPU-second" in cost
     record = make_record(
         plan=["c-epoll/r20000/1", "c-io_uring/r20000/1"],
         points=POINTS[:1],
@@ -159,7 +169,7 @@ def test_the_report_says_late_requests_and_what_the_log_cost() -> None:
         models={"r20000": "open model: h2load --rps, 20,000 req/s"},
     )
     report = render_markdown(record, cells, rows)
-    assert "nothing was compared" in report and "round 1: 7 requests late" in report
+    assert "nothing was compared" in report and "7 requests late, 0.03% of its" in report
     assert "| Late req. |" in report and "Dropped iter." not in report
     assert "- Arrivals (h2load): each connection sends at most 100 req/s" in report
     assert "Every server was offered the same 20,000 req/s" in report

@@ -72,7 +72,6 @@ class CellStart:
         error: str | None = None,
         *,
         load: LoadRun | None = None,
-        warmup: LoadRun | None = None,
         counters: CellCounters | None = None,
         server_exit_status: int | None = None,
         server_log_tail: str | None = None,
@@ -98,7 +97,6 @@ class CellStart:
             server_exit_status=server_exit_status,
             server_log_tail=server_log_tail,
             warmup_seconds=self.warmup_seconds,
-            warmup_load=warmup.result if warmup is not None else None,
             server_startup=self.server_startup,
         )
 
@@ -136,7 +134,6 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         return start.ended("skipped", f"not measured: verify {verified.summary()}")
     pid: int | None = None
     load: LoadRun | None = None
-    warmed: LoadRun | None = None
     try:
         check_port_free(ctx)
         folder = f"{ctx.deployed.target_workdir}/{remote_dir}"
@@ -147,7 +144,7 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
         ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
         if warmup > 0:
             warm = PassRequest(server.name, cell.point, ctx.profile.warmup_profile(), WARMUP_PREFIX)
-            warmed = run_load(ctx, warm, remote_dir, cell_dir)
+            run_load(ctx, warm, remote_dir, cell_dir)
             check_alive(ctx, pid, log_path, "warm-up", None)
         cores = ctx.inventory.target.cpus
         before = sample(ctx.target, pid, cores, ctx.interface)
@@ -164,7 +161,6 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
             "failed" if error else "ok",
             error,
             load=load,
-            warmup=warmed,
             counters=counters,
             server_exit_status=exit_status,
             server_log_tail=log_tail(ctx.target, log_path) if error else None,

@@ -53,31 +53,24 @@ def late_lines(rows: Sequence[Row], labels: dict[str, str]) -> list[str]:
 
 
 def log_cost_line(cells: Sequence[CellResult]) -> str | None:
-    """What h2load's per-request log cost it: requests per load-CPU-second in measured
-    passes (with the log) and warm-up passes (without it), medians over the cells."""
-    with_log = [v for c in cells if (v := c.load_requests_per_cpu_second) is not None]
-    without = [v for c in cells if (v := c.warmup_requests_per_cpu_second) is not None]
+    """h2load's requests per load-CPU-second in the measured passes, which write its
+    per-request log, and what reducing the log cost on the load host (medians)."""
+    per_cpu = [v for c in cells if (v := c.load_requests_per_cpu_second) is not None]
     reduced = [
         c.load.histogram.reduce_seconds
         for c in cells
         if c.load and c.load.histogram and c.load.histogram.reduce_seconds is not None
     ]
-    if not with_log:
+    if not per_cpu:
         return None
     line = (
-        f"- h2load's per-request log (its latency histogram): {median(with_log):,.0f} "
-        "requests per load-CPU-second with it (measured passes)"
+        f"- h2load's per-request log (the latency histogram's source): h2load served "
+        f"{median(per_cpu):,.0f} requests per load-CPU-second writing it (one write per "
+        "request; README: what it costs h2load)"
     )
-    if without:
-        cost = 1 - median(with_log) / median(without)
-        line += (
-            f", {median(without):,.0f} without it (warm-up passes, which are shorter, so "
-            f"their connection set-up weighs more): the log costs h2load about {cost:.0%} "
-            "of its requests per CPU-second"
-        )
     if reduced:
         line += f"; reducing it on the load host took {median(reduced):.2f} s per cell"
-    return line + f" (medians over {len(with_log)} cells)."
+    return line + f" (medians over {len(per_cpu)} cells)."
 
 
 def rate_verdict_lines(

@@ -142,9 +142,6 @@ class CellResult(BaseModel):
     server_exit_status: int | None = None  # negative: killed by that signal
     server_log_tail: str | None = None  # the end of the server's log when it failed
     warmup_seconds: float | None = None  # unmeasured load before the measured pass
-    # What that warm-up pass's load tool did (its requests and CPU: h2load warms up
-    # without its per-request log, so the log's cost shows against the measured pass).
-    warmup_load: LoadResult | None = None
     server_startup: str | None = None  # the line the server printed about itself at start
 
     @property
@@ -203,13 +200,11 @@ class CellResult(BaseModel):
 
     @property
     def load_requests_per_cpu_second(self) -> float | None:
-        """Requests per second of the load tool's CPU in the measured pass."""
-        return _per_cpu_second(self.load)
-
-    @property
-    def warmup_requests_per_cpu_second(self) -> float | None:
-        """Requests per second of the load tool's CPU in the warm-up pass."""
-        return _per_cpu_second(self.warmup_load)
+        """Requests per second of the load tool's own CPU in the measured pass."""
+        load = self.load
+        if load is None or not load.cpu_seconds or load.requests <= 0:
+            return None
+        return load.requests / load.cpu_seconds
 
     @property
     def nic_packets_per_request(self) -> float | None:
@@ -217,12 +212,6 @@ class CellResult(BaseModel):
         if self.nic is None or self.load is None or self.load.requests == 0:
             return None
         return (self.nic.rx_packets + self.nic.tx_packets) / self.load.requests
-
-
-def _per_cpu_second(load: LoadResult | None) -> float | None:
-    if load is None or not load.cpu_seconds or load.requests <= 0:
-        return None
-    return load.requests / load.cpu_seconds
 
 
 def utc_now() -> str:

@@ -15,22 +15,41 @@ from orchestrator.results.cell_result import CellResult
 from orchestrator.results.saturation import load_host_at_limit
 
 SUSTAIN_SHARE = 0.99  # achieved Req/s at or above this share of the offered rate
-LATE_TOLERATED = 0  # late requests (h2load) a cell may have and still keep up
+# Late requests (h2load) a server may have over its cells at a rate and still hold it: a
+# tenth of p99.9's tail, so that none of p50, p99 and p99.9 can move by more than a tenth
+# of its tail's ranks (one hiccup of the machine, not the server's pace).
+LATE_SHARE_TOLERATED = 1e-4
 Whose = Literal["server", "load tool", "neither"]
 
 
 def sustained(cell: CellResult, rate: int) -> bool:
-    """Whether a cell kept up with `rate`: it ran, dropped no iteration, failed no request,
-    had no late request (where the tool counts them) and achieved at least 99% of the
-    rate."""
+    """Whether a cell kept up with `rate`: it ran, dropped no iteration, failed no request
+    and achieved at least 99% of the rate."""
     load = cell.load
     return (
         cell.status == "ok"
         and load is not None
         and load.dropped_iterations == 0
         and load.failed_requests == 0
-        and (load.late_requests or 0) <= LATE_TOLERATED
         and load.requests_per_second >= SUSTAIN_SHARE * rate
+    )
+
+
+def late_share(cells: Sequence[CellResult]) -> float:
+    """Late requests over all requests of `cells` (0 where the tool counts none)."""
+    loads = [c.load for c in cells if c.load is not None]
+    requests = sum(load.requests for load in loads)
+    late = sum(load.late_requests or 0 for load in loads)
+    return late / requests if requests else 0.0
+
+
+def held(cells: Sequence[CellResult], rate: int) -> bool:
+    """Whether a server held `rate` over its `cells` there: each kept up with it, and at
+    most LATE_SHARE_TOLERATED of their requests were late."""
+    return (
+        bool(cells)
+        and all(sustained(cell, rate) for cell in cells)
+        and late_share(cells) <= LATE_SHARE_TOLERATED
     )
 
 
@@ -87,7 +106,7 @@ def find_knees(
             group = [c for c in cells if c.server == server and c.point == point.key]
             if not group:
                 continue
-            if all(sustained(c, rate) for c in group):
+            if held(group, rate):
                 best = rate
             else:
                 failed = point

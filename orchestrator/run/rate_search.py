@@ -4,8 +4,9 @@ keeping up, then narrow down where.
 Every server still keeping up is measured at each rate of a geometric staircase (shared
 rates, so epoll and io_uring are compared at the same points); a server leaves the
 staircase at its first rate not sustained (dropped iterations, VUs exhausted, failed
-requests, late requests, or less than 99% of the rate achieved). Then each server's interval between
-its last sustained and first missed rate is halved a few times, at rates of its own.
+requests, less than 99% of the rate achieved, or more than 0.01% of its requests late).
+Then each server's interval between its last sustained and first missed rate is halved a
+few times, at rates of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from orchestrator.load.points import LoadPoint
 from orchestrator.measure.cell import Cell
 from orchestrator.measure.context import RunContext
 from orchestrator.results.cell_result import CellResult
-from orchestrator.results.knees import sustained
+from orchestrator.results.knees import held
 from orchestrator.run.sequence import CellCallback, DoneCallback, run_plan
 
 START_RATE = 1000  # req/s
@@ -69,8 +70,7 @@ class Search:
 
 
 def _kept_up(results: Sequence[CellResult], server: str, rate: int) -> bool:
-    mine = [r for r in results if r.server == server]
-    return bool(mine) and all(sustained(r, rate) for r in mine)
+    return held([r for r in results if r.server == server], rate)
 
 
 def _rotated(searches: Sequence[Search], shift: int) -> list[Search]:
