@@ -95,6 +95,7 @@ def _draw(
                     xytext=(3, -10 - 10 * at),
                     fontsize=7,
                     color=colour,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
                 )
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
     ax.grid(alpha=0.3, which="both")
