@@ -28,6 +28,12 @@ app = typer.Typer(
     help="Benchmark epoll vs io_uring servers with the load tool kept apart.",
 )
 app.add_typer(lab_app, name="lab")
+system_app = typer.Typer(
+    invoke_without_command=True,
+    help="What decides the numbers on each host (frequency, turbo, idle states, SMT, "
+    "isolation, accounting, interrupts), with warnings; tune and reset (root).",
+)
+app.add_typer(system_app, name="system")
 console = Console(highlight=False)
 
 InventoryOption = Annotated[Path, typer.Option("--inventory", "-i", help="Host inventory file.")]
@@ -44,6 +50,13 @@ AcceptKeysOption = Annotated[
     typer.Option(
         "--accept-new-host-keys",
         help="Trust and record SSH host keys not yet known (a changed key is always refused).",
+    ),
+]
+HostOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        help="Only this inventory host (repeatable); default: the target and every load host.",
     ),
 ]
 ServerOption = Annotated[
@@ -172,6 +185,31 @@ def run(
             "split requests) anyway; their rows are marked unverified.",
         ),
     ] = False,
+    receive_work: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the target's network receive work runs during the run: server (on "
+            "the server's CPUs), other (on every other CPU) or as-is (default: the "
+            "inventory's target.receive_work, as-is). Set through the interface's IRQ "
+            "affinity, or RPS on lo and veth; put back when the run ends."
+        ),
+    ] = None,
+    no_perf: Annotated[
+        bool,
+        typer.Option(
+            "--no-perf",
+            help="Do not attach perf stat to the servers (it counts syscalls, and cycles "
+            "and instructions where the CPU has a PMU, over each cell's warm-up pass).",
+        ),
+    ] = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the hosts for the run as orch system tune does (root) and put them "
+            "back when it ends, however it ends.",
+        ),
+    ] = False,
     accept_new_host_keys: AcceptKeysOption = False,
 ) -> None:
     """Deploy if needed, verify and measure every selected server, and print the seed's
@@ -194,6 +232,9 @@ def run(
                 "--rates": rates,
                 "--out": out,
                 "--allow-unverified": allow_unverified or None,
+                "--no-perf": no_perf or None,
+                "--receive-work": receive_work,
+                "--tune": tune or None,
             }
         )
         code = commands.resume_benchmark(resume, baseline, accept_new_host_keys, console, _say)
@@ -215,6 +256,9 @@ def run(
             out=out,
             accept_new_host_keys=accept_new_host_keys,
             allow_unverified=allow_unverified,
+            perf=not no_perf,
+            receive_work=receive_work,
+            tune=tune,
         )
         code = commands.run_benchmark(inventory or Path("hosts.yaml"), request, console, _say)
     if code:
@@ -252,6 +296,42 @@ def list_runs(
 ) -> None:
     """List run directories: status, cells measured, profile, load tool, repetitions."""
     for line in commands.list_runs(out):
+        _say(line)
+
+
+@system_app.callback()
+def system_show(
+    ctx: typer.Context,
+    inventory: InventoryOption = Path("hosts.yaml"),
+    host: HostOption = None,
+    accept_new_host_keys: AcceptKeysOption = False,
+) -> None:
+    """Show each host's settings that decide a benchmark's numbers, then the warnings."""
+    if ctx.invoked_subcommand is None:
+        for line in commands.system_show(inventory, host or [], accept_new_host_keys):
+            _say(line)
+
+
+@system_app.command("tune")
+def system_tune(
+    inventory: InventoryOption = Path("hosts.yaml"),
+    host: HostOption = None,
+    accept_new_host_keys: AcceptKeysOption = False,
+) -> None:
+    """Governor performance on the pinned CPUs, turbo off, deep idle states off on the
+    server's CPUs, irqbalance stopped; saved on each host first (root)."""
+    for line in commands.system_tune(inventory, host or [], accept_new_host_keys):
+        _say(line)
+
+
+@system_app.command("reset")
+def system_reset(
+    inventory: InventoryOption = Path("hosts.yaml"),
+    host: HostOption = None,
+    accept_new_host_keys: AcceptKeysOption = False,
+) -> None:
+    """Put back everything orch changed and saved on each host (a tune, a killed run's)."""
+    for line in commands.system_reset(inventory, host or [], accept_new_host_keys):
         _say(line)
 
 

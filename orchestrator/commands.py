@@ -3,7 +3,8 @@ the options, calls one of these and prints what it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -11,7 +12,8 @@ from rich.console import Console
 from orchestrator.catalogue.read import load_catalogue
 from orchestrator.deploy.deploy import deploy
 from orchestrator.errors import UserError
-from orchestrator.hosts.connect import open_run_hosts
+from orchestrator.hosts.base import Host
+from orchestrator.hosts.connect import open_host, open_run_hosts
 from orchestrator.inventory import describe_inventory, load_inventory
 from orchestrator.load.split import describe_shares
 from orchestrator.log import Log, fail_line
@@ -23,6 +25,11 @@ from orchestrator.run.options import RunOptions, RunRequest, build_options
 from orchestrator.run.progress import RunProgress
 from orchestrator.run.resume import plan_resume
 from orchestrator.run.signals import RunInterrupted, RunStopped
+from orchestrator.run.system_state import system_hosts
+from orchestrator.system.changes import saved_change_sets
+from orchestrator.system.session import SystemHost, read_hosts, reset_hosts, tune_hosts
+from orchestrator.system.show import reset_lines, show_lines, tune_lines
+from orchestrator.system.warning_rules import find_warnings
 
 AUTO_RATE_STEPS_GUESS = 10  # rates a search usually tries: for the first time estimate
 
@@ -206,3 +213,48 @@ def list_runs(out: Path) -> list[str]:
             f"{record.profile.name}  {record.load_tool.label}  x{record.repetitions}"
         )
     return lines
+
+
+@contextlib.contextmanager
+def _system_hosts(
+    inventory: Path, wanted: Sequence[str], accept_keys: bool
+) -> Iterator[list[SystemHost]]:
+    """The inventory's target and load hosts (those `wanted`, or all), each once, opened
+    and closed again."""
+    inv = load_inventory(inventory)
+    names = list(dict.fromkeys([inv.target.host, *(m.host for m in inv.load_members)]))
+    for name in wanted:
+        if name not in names:
+            raise UserError(
+                f"--host: '{name}' is not a target or load host in {inventory} (they are: "
+                f"{', '.join(names)})"
+            )
+    opened: dict[str, Host] = {}
+    try:
+        for name in names:
+            if not wanted or name in wanted:
+                opened[name] = open_host(inv, name, accept_keys)
+        yield system_hosts(inv, opened)
+    finally:
+        for host in opened.values():
+            host.close()
+
+
+def system_show(inventory: Path, wanted: Sequence[str], accept_keys: bool) -> list[str]:
+    """`orch system`: each host's settings that decide the numbers, then the warnings."""
+    with _system_hosts(inventory, wanted, accept_keys) as hosts:
+        facts = read_hosts(hosts)
+        saved = {host.name: saved_change_sets(host.access) for host in hosts}
+    return show_lines(hosts, facts, find_warnings(facts), saved)
+
+
+def system_tune(inventory: Path, wanted: Sequence[str], accept_keys: bool) -> list[str]:
+    """`orch system tune`: what it changed (saved first) and left alone, per machine."""
+    with _system_hosts(inventory, wanted, accept_keys) as hosts:
+        return tune_lines(tune_hosts(hosts, read_hosts(hosts)))
+
+
+def system_reset(inventory: Path, wanted: Sequence[str], accept_keys: bool) -> list[str]:
+    """`orch system reset`: what it put back on each host."""
+    with _system_hosts(inventory, wanted, accept_keys) as hosts:
+        return reset_lines(reset_hosts(hosts))

@@ -96,6 +96,8 @@ class TargetSpec(StrictModel):
     listen: Listen = Listen()
     cpus: CpuList
     interface: str | None = None
+    # Where the run puts the network receive work: server (its CPUs), other, or as-is.
+    receive_work: Literal["server", "other", "as-is"] = "as-is"
 
 
 class LoadHostSpec(StrictModel):

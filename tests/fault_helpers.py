@@ -2,8 +2,7 @@
 
 Every wait has a deadline, so a fault that orch mishandles fails a test, never hangs it.
 Processes are found through /proc: servers by their binary (a workdir's servers/bin or
-the checkout's), k6 and wrk by a command line naming a workdir (the script orch passes),
-h2load by one naming a workdir (its per-request log, in a measured pass).
+the checkout's), k6 and wrk by a command line naming a workdir (the script orch passes).
 """
 
 from __future__ import annotations
@@ -22,15 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orch_helpers import ORCH, REPO, no_core_dumps
-from server_helpers import SERVER_NAMES
-
-from orchestrator.results.record import RunRecord
-from orchestrator.results.rundir import RunDirectory
+from orch_helpers import ORCH, SHORT_CELL, no_core_dumps
+from server_helpers import REPO, SERVER_NAMES
 
 LOAD_TOOLS = ("k6", "wrk", "h2load")
-# Short cells: the faults need a load that runs, not a measurement worth keeping.
-SHORT = ("--profile", "smoke", "--duration", "3s", "--vus", "10", "--warmup", "0")
+# The faults need a load that runs, not a measurement worth keeping.
+FAULT_CELL = (*SHORT_CELL, "--vus", "10")
 LEFTOVERS_FILE = os.environ.get("ORCH_TEST_LEFTOVERS")
 
 
@@ -122,7 +118,7 @@ def processes() -> list[Proc]:
             if state == "Z":
                 continue
             exe = os.readlink(entry / "exe")
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             netns = os.stat(entry / "ns" / "net").st_ino
         except (OSError, IndexError):
             continue
@@ -198,42 +194,6 @@ def wait_for(what: str, predicate: Callable[[], Any], timeout: float, run: Backg
         if time.monotonic() >= deadline:
             raise AssertionError(f"no {what} within {timeout} s\n{run.output()}")
         time.sleep(0.02)
-
-
-def one_run_dir(out: Path) -> Path:
-    """The single run directory under `out`."""
-    runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def cell_path(run_dir: Path, key: str) -> Path:
-    """The folder of cell `server/repetition` in a run of one load point."""
-    server, repetition = key.split("/")
-    found = sorted((run_dir / "cells" / server).glob(f"*/{repetition}"))
-    assert len(found) == 1, f"{key}: {found}"
-    return found[0]
-
-
-def cell_glob(server: str, repetition: int) -> str:
-    """A glob below a results folder matching the result.json of one cell."""
-    return f"*/cells/{server}/*/{repetition}/result.json"
-
-
-def cell_result(run_dir: Path, key: str) -> dict[str, Any]:
-    """result.json of cell `server/repetition`."""
-    data: dict[str, Any] = read_json(cell_path(run_dir, key) / "result.json")
-    return data
-
-
-def read_record(run_dir: Path) -> RunRecord:
-    """The run's run.json, typed."""
-    return RunDirectory.open(run_dir).read_run()
 
 
 class ResettingListener:

@@ -7,16 +7,23 @@ namespaces have fixed names, so only one lab exists at a time).
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from fault_helpers import netns_inode, processes
 from orch_helpers import orch
 
-from orchestrator.lab.topology import BRIDGE, NAME_PREFIX, LabFiles, every_role
+from orchestrator.lab.topology import BRIDGE, NAME_PREFIX, LabFiles, Role, every_role
+
+NOT_ROOT = "the lab needs root (network namespaces, a bridge, sshd)"
+#: Skips a test (or, as `pytestmark`, a module) that needs the lab when not root.
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=NOT_ROOT)
 
 
 def leftovers() -> list[str]:
@@ -58,7 +65,9 @@ class Lab:
 @contextlib.contextmanager
 def running_lab(tmp: Path, load_hosts: int = 1) -> Iterator[Lab]:
     """A lab under `tmp` with `load_hosts` load machines, always brought down afterwards
-    (and checked gone)."""
+    (and checked gone); skips the test when not root."""
+    if os.geteuid() != 0:
+        pytest.skip(NOT_ROOT)
     root, hosts = tmp / "lab", tmp / "lab-hosts.yaml"
     try:
         more = ["--load-hosts", str(load_hosts)] if load_hosts > 1 else []
@@ -83,3 +92,20 @@ def processes_in(namespace: str) -> dict[int, str]:
         except OSError:
             continue
     return found
+
+
+def sshd_pids(lab: Lab, role: Role, *, listener: bool) -> list[int]:
+    """The sshd processes in `role`'s namespace: those serving connections, and its
+    listener too when `listener`."""
+    own = int(lab.files.pid_file(role).read_text().strip())
+    ns = netns_inode(role.namespace)
+    return [
+        p.pid
+        for p in processes()
+        if p.netns == ns and p.name in ("sshd", "sshd-session") and (listener or p.pid != own)
+    ]
+
+
+def set_link(name: str, state: str) -> None:
+    """`ip link set NAME STATE`: cut a lab machine off (down) or bring it back (up)."""
+    subprocess.run(["ip", "link", "set", name, state], check=True, timeout=30)

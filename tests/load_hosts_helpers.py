@@ -8,12 +8,17 @@ import os
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from fault_helpers import Proc, count_left, orch_processes, processes
+from orch_helpers import SHORT_CELL
+
+from orchestrator.load.result import LatencyHistogram, LoadResult
+from orchestrator.results.cell_result import CellResult
 
 AGENT = "orch-load-agent.py"
+# c-epoll in short cells: each test adds how the load is split.
+SPLIT_CELL = ("--server", "c-epoll", *SHORT_CELL)
 PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
 
 
@@ -40,34 +45,41 @@ def raw_h2load_latencies(log_path: Path) -> list[int]:
     return micros
 
 
-def samples_of_histogram(histogram: dict[str, Any]) -> list[int]:
+def samples_of_histogram(histogram: LatencyHistogram | None) -> list[int]:
     """A stored histogram's buckets as the samples they count."""
-    return [int(value) for value, count in histogram["buckets"] for _ in range(int(count))]
+    assert histogram is not None
+    return [int(value) for value, count in histogram.buckets for _ in range(int(count))]
+
+
+def merged_load(cell: CellResult) -> LoadResult:
+    """The cell's load of all hosts together, asserting the cell has one."""
+    assert cell.load is not None, cell.error
+    return cell.load
 
 
 def check_exact_merge(
-    result: dict[str, Any], raw: dict[str, list[int]], one_per_request: bool = True
+    cell: CellResult, raw: dict[str, list[int]], one_per_request: bool = True
 ) -> dict[str, float]:
     """The cell's merged load against the union of each host's raw samples: counts add
     up, and p50/p99/p99.9 equal the union's nearest-rank percentiles. Returns them (ms).
 
     one_per_request: each sample is one request (k6); wrk's histogram also holds the
     samples its coordinated-omission correction adds, so it has more than requests."""
-    merged, hosts = result["load"], result["load_by_host"]
-    assert sorted(h["host"] for h in hosts) == sorted(raw)
-    assert merged["requests"] == sum(h["requests"] for h in hosts)
+    merged, hosts = merged_load(cell), cell.load_by_host
+    assert sorted(str(h.host) for h in hosts) == sorted(raw)
+    assert merged.requests == sum(h.requests for h in hosts)
     union = np.concatenate([np.asarray(samples) for samples in raw.values()])
     if one_per_request:
         for host in hosts:
-            assert host["requests"] == len(raw[host["host"]]), host["host"]
-        assert merged["requests"] == union.size
-    assert merged["histogram"]["buckets"] and sum(c for _, c in merged["histogram"]["buckets"]) == (
-        union.size
-    )
+            assert host.requests == len(raw[str(host.host)]), host.host
+        assert merged.requests == union.size
+    assert merged.histogram is not None and merged.histogram.buckets
+    assert merged.histogram.total == union.size
     found = {}
     for name, percent in PERCENTILES:
         expected = float(np.percentile(union, percent, method="inverted_cdf")) / 1000
-        assert merged["latency"][name] == expected, (name, merged["latency"][name], expected)
+        got = getattr(merged.latency, name)
+        assert got == expected, (name, got, expected)
         found[name] = expected
     return found
 
@@ -106,9 +118,7 @@ def kept_samples(
     """Where a load host kept k6's samples (or h2load's log, `name`) of a cell
     (ORCH_KEEP_LOAD_SAMPLES=1)."""
     server, point, repetition = cell.split("/")
-    return (
-        workdir / "runs" / run_id / server / point / repetition / "load-hosts" / host / name
-    )  # fmt: skip
+    return workdir / "runs" / run_id / server / point / repetition / "load-hosts" / host / name
 
 
 def keep_samples_env() -> dict[str, str]:

@@ -1,7 +1,9 @@
-"""Typed run records and cell results for tests that need a run directory without running."""
+"""Run records and cell results for tests, always through the typed models: made without
+running (`make_*`), or read back from a run directory orch wrote."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,3 +122,62 @@ def make_cell(
         ),
         **fields,
     )
+
+
+# --- reading a run orch wrote -------------------------------------------------------------
+
+
+def one_run_dir(out: Path) -> Path:
+    """The single run directory under `out`."""
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_record(run_dir: Path) -> RunRecord:
+    """The run's run.json, typed."""
+    return RunDirectory.open(run_dir).read_run()
+
+
+def read_cells(run_dir: Path) -> list[CellResult]:
+    """Every cell result of the run, typed."""
+    return RunDirectory.open(run_dir).read_cells()
+
+
+def only_cell(run_dir: Path) -> CellResult:
+    """The result of a run's only cell."""
+    (cell,) = read_cells(run_dir)
+    return cell
+
+
+def cell_result(run_dir: Path, key: str) -> CellResult:
+    """The result of cell `server/repetition` in a run of one load point."""
+    found = [c for c in read_cells(run_dir) if c.key.label(with_point=False) == key]
+    assert len(found) == 1, f"{key}: {found}"
+    return found[0]
+
+
+def cell_path(run_dir: Path, key: str) -> Path:
+    """The folder of cell `server/repetition` in a run of one load point."""
+    server, repetition = key.split("/")
+    found = sorted((run_dir / "cells" / server).glob(f"*/{repetition}"))
+    assert len(found) == 1, f"{key}: {found}"
+    return found[0]
+
+
+def cell_glob(server: str, repetition: int) -> str:
+    """A glob below a results folder matching the result.json of one cell."""
+    return f"*/cells/{server}/*/{repetition}/result.json"
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file that has no model of its own (the results.json export)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def whole_json_files(run_dir: Path) -> list[Path]:
+    """Every JSON file of the run, each asserted whole (it parses)."""
+    files = sorted(run_dir.rglob("*.json"))
+    for path in files:
+        read_json(path)
+    return files

@@ -26,8 +26,8 @@ from types import TracebackType
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVERS_DIR = REPO_ROOT / "servers"
+REPO = Path(__file__).resolve().parent.parent
+SERVERS_DIR = REPO / "servers"
 #: Set to test binaries built elsewhere (e.g. an older commit's) as they are: nothing is built.
 BIN_DIR_ENV = "ORCH_SERVER_BIN_DIR"
 PREBUILT_BIN_DIR: Path | None = (
@@ -35,12 +35,13 @@ PREBUILT_BIN_DIR: Path | None = (
 )
 BIN_DIR = PREBUILT_BIN_DIR if PREBUILT_BIN_DIR is not None else SERVERS_DIR / "bin"
 
+#: The six servers of this repository, in servers.yaml's order (grouped by API).
 SERVER_NAMES: tuple[str, ...] = (
     "c-epoll",
-    "c-io_uring",
     "rust-epoll",
-    "rust-io_uring",
     "zig-epoll",
+    "c-io_uring",
+    "rust-io_uring",
     "zig-io_uring",
 )
 
@@ -113,6 +114,25 @@ def assert_responses(got: bytes, count: int, what: str) -> None:
 # --- building -------------------------------------------------------------------------
 
 
+def make_command(*args: str) -> list[str]:
+    """`make -C servers ARGS` with the Zig the tests' own Python carries (ziglang),
+    whatever python3 is on PATH."""
+    return ["make", "-C", str(SERVERS_DIR), f"ZIG={sys.executable} -m ziglang", *args]
+
+
+def run_make(command: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run a make command to its end, its output and errors together in `stdout`
+    (raises subprocess.TimeoutExpired after `timeout` s)."""
+    return subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @dataclass(frozen=True)
 class BuildResult:
     """The outcome of building one server with make."""
@@ -145,18 +165,9 @@ def build_servers(names: Sequence[str], timeout: float = BUILD_TIMEOUT) -> dict[
             )
             for name in names
         }
-    # The Zig the tests' own Python carries (ziglang), whatever python3 is on PATH.
-    zig = f"ZIG={sys.executable} -m ziglang"
-    command = ["make", "-C", str(SERVERS_DIR), "-k", zig, *names]
+    command = make_command("-k", *names)
     try:
-        proc = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
-        )
+        proc = run_make(command, timeout)
         output = proc.stdout.decode(errors="replace")
         header = f"$ {' '.join(command)}\n(exit status {proc.returncode})\n"
     except subprocess.TimeoutExpired as exc:
@@ -171,7 +182,7 @@ def build_servers(names: Sequence[str], timeout: float = BUILD_TIMEOUT) -> dict[
         try:
             up_to_date = (
                 subprocess.run(
-                    ["make", "-C", str(SERVERS_DIR), "-q", zig, f"bin/{name}"],
+                    make_command("-q", f"bin/{name}"),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from orch_helpers import orch
+from orch_helpers import only_line, orch, write_loopback_inventory
 
 GOOD_HOSTS = "hosts:\n  local: {connection: local}\n"
 GOOD_LOAD = "load: {host: local, cpus: [1]}\n"
@@ -48,12 +48,6 @@ INVENTORIES = [
 ]
 
 
-def _only_line(stderr: str) -> str:
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize(("text", "message"), INVENTORIES)
 @pytest.mark.parametrize("command", ["check", "run"])
 def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) -> None:
@@ -61,7 +55,7 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
     path.write_text(text, encoding="utf-8")
     done = orch(command, "-i", str(path), timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {path}: {message}"
+    assert only_line(done.stderr) == f"orch: error: {path}: {message}"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +83,7 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
 def test_bad_names(args: tuple[str, ...], message: str) -> None:
     done = orch(*args, timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {message}"
+    assert only_line(done.stderr) == f"orch: error: {message}"
 
 
 @pytest.mark.parametrize("command", ["report", "compare", "resume"])
@@ -101,4 +95,66 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path, command: str) -> None:
     }[command]
     done = orch(*args, timeout=60)
     assert done.returncode == 2
-    assert _only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
+    assert only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
+
+
+NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool h2load (or k6) for arrival rates"
+BAD_SWEEPS = [
+    (
+        ("--connections", "0,abc"),
+        "--connections: '0' is not a whole number of at least 1 (in '0,abc')",
+    ),
+    (
+        ("--connections", ""),
+        "--connections: expected a comma-separated list such as 1,10,100, got ''",
+    ),
+    (("--load-tool", "wrk", "--rates", "1000,2000"), NO_WRK_RATES),
+    (("--load-tool", "wrk", "--rates", "auto"), NO_WRK_RATES),
+    (
+        ("--load-tool", "k6", "--connections", "10", "--pipeline", "1,4"),
+        "--pipeline: k6 does not pipeline requests; use --load-tool wrk",
+    ),
+    (
+        ("--load-tool", "k6", "--connections", "10", "--profile", "sweep-short"),
+        "--warmup: k6 holds a load point for at least 1 s, and profile sweep-short asks "
+        "0.25 s (give 1s or more, or use wrk)",
+    ),
+    (
+        ("--load-tool", "h2load", "--connections", "10", "--pipeline", "4"),
+        "--pipeline: orch runs h2load one request at a time per connection (its late "
+        "requests are counted that way); use --load-tool wrk-pipelined",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "5000,60000", "--connections", "100"),
+        "--connections: h2load sends at most 100 req/s per connection (its rate timer ticks "
+        "every 10 ms at most), so 60,000 req/s needs at least 600 connections, not 100 (or "
+        "leave --connections out: orch then opens one per 100 req/s)",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "auto", "--connections", "100"),
+        "--connections: with --rates auto, orch opens one h2load connection per 100 req/s",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "100000", "--warmup", "5ms"),
+        "--connections: 100,000 req/s on 1000 connections sends 500 requests in 0.005 s "
+        "(profile sweep-short warm-up), fewer than connections; h2load needs one per "
+        "connection at least",
+    ),
+    (
+        ("--rate", "100", "--rates", "200"),
+        "--rate: give one rate with --rate or a list with --rates, not both",
+    ),
+    (
+        ("--resume", "somewhere", "--connections", "10,100"),
+        "--resume: --connections cannot be combined with it (a resumed run keeps the options "
+        "recorded in its run.json)",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_SWEEPS)
+def test_bad_sweep_options(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    inventory = ["-i", str(write_loopback_inventory(tmp_path))] if "--resume" not in args else []
+    done = orch("run", *inventory, *args, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"orch: error: {message}"]

@@ -7,14 +7,15 @@ import signal
 from pathlib import Path
 
 import pytest
-from orch_helpers import REPO, orch
+from orch_helpers import orch
+from server_helpers import REPO, SERVER_NAMES
 
 from orchestrator.catalogue.entry import ServerEntry, fill
 from orchestrator.catalogue.read import load_catalogue, read_catalogue_file
 from orchestrator.errors import UserError
 
 SHIPPED = REPO / "servers.yaml"
-SIX = ["c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring"]
+SIX = list(SERVER_NAMES)
 HOSTS = (
     "hosts:\n  local: {connection: local}\n"
     "target: {host: local, cpus: [0], listen: {port: 8000}}\n"

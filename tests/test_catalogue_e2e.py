@@ -4,19 +4,21 @@ on a fixed port with no ready line. Every test ends by counting what orch left r
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fault_helpers import count_left, one_run_dir, processes
-from orch_helpers import orch
+from fault_helpers import count_left, processes
+from orch_helpers import loopback_inventory, orch, require_two_cores
+from record_helpers import one_run_dir, read_cells, read_record
 from server_helpers import free_port
 
-SHORT = ("--profile", "smoke", "--duration", "2s", "--load-tool", "wrk")
+from orchestrator.results.cell_result import CellResult
+
+# Cells of 2 s with wrk, after the smoke profile's warm-up.
+WRK_CELL = ("--profile", "smoke", "--duration", "2s", "--load-tool", "wrk")
 
 # One script, four behaviours. `fixed` listens where its code says, prints nothing and
 # stops on SIGINT; `once` answers once per read, whatever the read holds.
@@ -109,8 +111,7 @@ def _entry(name: str, mode: str, extra: str = "") -> str:
 
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for the load")
+    require_two_cores()
     tmp = tmp_path_factory.mktemp("catalogue")
     port, fixed = free_port("127.0.0.1"), free_port("127.0.0.1")
     (tmp / "foreign").mkdir()
@@ -118,51 +119,45 @@ def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
     ready_line = "    ready: {line: '^serving on'}\n"
     build = "    build: python3 -m py_compile server.py\n"
     stop = "    stop_signal: INT\n"
-    inventory = tmp / "hosts.yaml"
-    inventory.write_text(
-        "hosts:\n  local: {connection: local}\n"
-        f"target: {{host: local, cpus: [0], listen: {{address: 127.0.0.1, port: {port}}}}}\n"
-        f"load: {{host: local, cpus: [1]}}\nworkdir: {tmp / 'work'}\nservers:\n"
+    servers = (
+        "servers:\n"
         + _entry("once-per-read", "once", ready_line + build)
         + _entry("exits-at-start", "exit", ready_line)
         + _entry("crashes-mid-cell", "crash", ready_line)
-        + _entry("fixed-port", "fixed", f"    port: {fixed}\n    ready: tcp\n{stop}"),
-        encoding="utf-8",
+        + _entry("fixed-port", "fixed", f"    port: {fixed}\n    ready: tcp\n{stop}")
     )
+    inventory = tmp / "hosts.yaml"
+    inventory.write_text(loopback_inventory(tmp / "work", port, more=servers), encoding="utf-8")
     yield Loopback(inventory, tmp / "work", fixed)
 
 
-def _record(run_dir: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    return data
+def _outcomes(run_dir: Path) -> dict[str, str]:
+    """Each server's verify outcome, as run.json records it."""
+    return {name: found.outcome for name, found in read_record(run_dir).verification.items()}
 
 
-def _cell(run_dir: Path, server: str) -> dict[str, object]:
-    (path,) = run_dir.glob(f"cells/{server}/*/1/result.json")
-    data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+def _cell(run_dir: Path, server: str) -> CellResult:
+    (cell,) = [c for c in read_cells(run_dir) if c.server == server and c.repetition == 1]
+    return cell
 
 
 def test_nginx_beside_the_c_servers(loopback: Loopback, tmp_path: Path) -> None:
     """nginx is verified, measured as one pinned process and stopped by PID; nothing stays."""
     out = tmp_path / "results"
     servers = ("--server", "nginx", "--server", "c-epoll", "--server", "c-io_uring")
-    done = orch("run", "-i", str(loopback.inventory), *servers, *SHORT, "--out", str(out))
+    done = orch("run", "-i", str(loopback.inventory), *servers, *WRK_CELL, "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verify nginx: passed (157 bytes per answer" in done.stdout
     run_dir = one_run_dir(out)
-    record = _record(run_dir)
-    verification = record["verification"]
-    assert isinstance(verification, dict)
-    assert {name: found["outcome"] for name, found in verification.items()} == {
+    assert _outcomes(run_dir) == {
         "c-epoll": "passed",
         "c-io_uring": "passed",
         "nginx": "passed",
     }
     cell = _cell(run_dir, "nginx")
-    assert cell["status"] == "ok" and cell["server_exit_status"] == 0  # stopped by its PID
-    load = cell["load"]
-    assert isinstance(load, dict) and load["requests"] > 0 and load["failed_requests"] == 0
+    assert cell.status == "ok" and cell.server_exit_status == 0  # stopped by its PID
+    load = cell.load
+    assert load is not None and load.requests > 0 and load.failed_requests == 0
     (config,) = loopback.workdir.glob("runs/*/nginx/*/1/nginx.conf")
     assert "access_log off;" in config.read_text(encoding="utf-8")
     assert not (config.parent / "nginx.pid").exists()  # nginx removed it as it exited
@@ -179,9 +174,8 @@ def test_foreign_servers_are_verified_and_their_faults_stay_theirs(
     out = tmp_path / "results"
     names = ("once-per-read", "exits-at-start", "crashes-mid-cell", "fixed-port")
     servers = [arg for name in names for arg in ("--server", name)]
-    done = orch(
-        "run", "-i", str(loopback.inventory), *servers, *SHORT, "--warmup", "0", "--out", str(out)
-    )
+    args = ["run", "-i", str(loopback.inventory), *servers, *WRK_CELL, "--warmup", "0"]
+    done = orch(*args, "--out", str(out))
     assert done.returncode == 1, done.stdout + done.stderr
     skipped, failed = done.stderr.splitlines()[-2:]
     assert skipped == (
@@ -191,17 +185,14 @@ def test_foreign_servers_are_verified_and_their_faults_stay_theirs(
     assert failed.startswith("orch: 2 of 4 cells failed: ") and "exits-at-start/1" in failed
     assert "crashes-mid-cell/1" in failed
     run_dir = one_run_dir(out)
-    verification = _record(run_dir)["verification"]
-    assert isinstance(verification, dict)
-    outcomes = {name: found["outcome"] for name, found in verification.items()}
-    assert outcomes == {
+    assert _outcomes(run_dir) == {
         "once-per-read": "failed",
         "exits-at-start": "not started",
         "crashes-mid-cell": "passed",
         "fixed-port": "passed",
     }
 
-    assert _cell(run_dir, "once-per-read")["status"] == "skipped"
+    assert _cell(run_dir, "once-per-read").status == "skipped"
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     answered = "`HTTP/1.1 200 OK\\r\\nContent-type: text/html\\r\\nContent-length: 17\\r\\n\\r\\n"
     assert "- once-per-read: **failed verify**, not measured (1 cell skipped" in report
@@ -214,18 +205,18 @@ def test_foreign_servers_are_verified_and_their_faults_stay_theirs(
     print(report[report.index("## Verify") : report.index("## Results")])
 
     exited = _cell(run_dir, "exits-at-start")
-    assert exited["status"] == "failed" and exited["server_exit_status"] == 3
-    error = str(exited["error"])
+    assert exited.status == "failed" and exited.server_exit_status == 3
+    error = str(exited.error)
     assert error.startswith("server exited with status 3 before it was ready: "), error
     assert "cannot start: no such thing" in error
     assert (run_dir / "cells/exits-at-start").glob("*/1/server.log")
 
     crashed = _cell(run_dir, "crashes-mid-cell")
-    assert crashed["status"] == "failed"
-    assert str(crashed["error"]).startswith("server exited with status 1 during the load"), crashed
+    assert crashed.status == "failed"
+    assert str(crashed.error).startswith("server exited with status 1 during the load"), crashed
 
     fixed = _cell(run_dir, "fixed-port")
-    assert fixed["status"] == "ok" and fixed["server_exit_status"] == 0, fixed  # on SIGINT
+    assert fixed.status == "ok" and fixed.server_exit_status == 0, fixed  # on SIGINT
     assert re.search(r"^\| fixed-port \| other \| python \| ", report, re.MULTILINE), report
     assert loopback.left("foreign servers") == {"local": 0}
 
@@ -233,7 +224,7 @@ def test_foreign_servers_are_verified_and_their_faults_stay_theirs(
 def test_allow_unverified_measures_and_marks(loopback: Loopback, tmp_path: Path) -> None:
     out = tmp_path / "results"
     done = orch(
-        "run", "-i", str(loopback.inventory), "--server", "once-per-read", *SHORT,
+        "run", "-i", str(loopback.inventory), "--server", "once-per-read", *WRK_CELL,
         "--allow-unverified", "--out", str(out),
     )  # fmt: skip
     # wrk sends one request at a time per connection: once per read keeps up with that.

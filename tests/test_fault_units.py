@@ -52,8 +52,7 @@ def test_profile_survives_the_round_trip_through_run_json(tmp_path: Path) -> Non
     again = RunRecord.model_validate(json.loads(record.model_dump_json()))
     assert again.profile == profile
     broken = make_run_dir(tmp_path, record)
-    data = json.loads((broken.path / "run.json").read_text(encoding="utf-8"))
-    data["profile"] = {"name": "x"}
+    data = {**broken.read_run().model_dump(mode="json"), "profile": {"name": "x"}}
     (broken.path / "run.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(UserError, match=r"unreadable run file: profile\.stages"):
         broken.read_run()

@@ -9,41 +9,41 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from fault_helpers import (
-    SHORT,
+    FAULT_CELL,
     Background,
     background,
-    cell_glob,
-    cell_path,
-    cell_result,
     count_left,
     kill_by_pid,
     netns_inode,
-    one_run_dir,
     orch_processes,
-    processes,
-    read_json,
-    read_record,
     wait_for,
 )
-from lab_helpers import Lab, running_lab
-from orch_helpers import orch
-
-from orchestrator.deploy.cpus import format_cpu_list
-from orchestrator.lab.topology import ROLES, Role
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"
+from lab_helpers import Lab, needs_root, running_lab, set_link, sshd_pids
+from orch_helpers import last_line, orch
+from record_helpers import (
+    cell_glob,
+    cell_path,
+    cell_result,
+    one_run_dir,
+    read_record,
+    whole_json_files,
 )
 
+from orchestrator.deploy.cpus import format_cpu_list
+from orchestrator.lab.topology import ROLES
+from orchestrator.leftovers import SERVER_RECORD_FILE, ServerLeftover
+from orchestrator.results.cell_result import CellResult
+
+pytestmark = needs_root
+
 TARGET, LOAD = ROLES
-TWO_CELLS = ("--server", "c-epoll", "--repetitions", "2", *SHORT)
+TWO_CELLS = ("--server", "c-epoll", "--repetitions", "2", *FAULT_CELL)
 
 
 @pytest.fixture(scope="module")
@@ -72,23 +72,18 @@ def _k6_in_load(lab: Lab) -> int | None:
     return found[0] if found else None
 
 
-def _sshd_sessions(lab: Lab, role: Role) -> list[int]:
-    """The sshd processes serving connections in `role`'s namespace (not its listener)."""
-    listener = int(lab.files.pid_file(role).read_text().strip())
-    ns = netns_inode(role.namespace)
-    return [
-        p.pid
-        for p in processes()
-        if p.netns == ns and p.name in ("sshd", "sshd-session") and p.pid != listener
-    ]
-
-
 def _run_args(lab: Lab, out: Path) -> list[str]:
     return ["run", "-i", str(lab.hosts_file), *TWO_CELLS, "--out", str(out)]
 
 
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
+def _lost_load_cell(run_dir: Path) -> CellResult:
+    """c-epoll/1, failed because the SSH connection to the load machine was lost."""
+    lost = cell_result(run_dir, "c-epoll/1")
+    assert lost.status == "failed"
+    assert lost.error is not None and lost.error.startswith(
+        f"{LOAD.namespace} ({LOAD.address}): SSH connection lost while running "
+    ), lost.error
+    return lost
 
 
 def test_cpu_not_on_a_remote_host_is_one_line_exit_2(lab: Lab) -> None:
@@ -111,23 +106,19 @@ def test_sshd_session_killed_mid_load_fails_the_cell_and_orch_reconnects(
     out = tmp_path / "results"
     with background(_run_args(lab, out), tmp_path) as run:
         wait_for("k6 in the load namespace", lambda: _k6_in_load(lab), 60, run)
-        sessions = _sshd_sessions(lab, LOAD)
+        sessions = sshd_pids(lab, LOAD, listener=False)
         assert sessions, "orch's SSH session to the load machine was not found"
         kill_by_pid(sessions)
         code = run.wait(120)
     assert code == 1, run.output()
-    assert _last_line(run.stderr) == (
+    assert last_line(run.stderr) == (
         "orch: 1 of 2 cells failed: c-epoll/1 (see Failed cells in the report)"
     ), run.output()
     run_dir = one_run_dir(out)
-    lost = cell_result(run_dir, "c-epoll/1")
-    assert lost["status"] == "failed"
-    assert lost["error"].startswith(
-        f"{LOAD.namespace} ({LOAD.address}): SSH connection lost while running "
-    ), lost["error"]
-    assert "; reconnected and stopped it (PID " in lost["error"]
-    assert lost["server_exit_status"] == 0  # the target's server was stopped cleanly
-    assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"  # over the new connection
+    lost = _lost_load_cell(run_dir)
+    assert "; reconnected and stopped it (PID " in str(lost.error)
+    assert lost.server_exit_status == 0  # the target's server was stopped cleanly
+    assert cell_result(run_dir, "c-epoll/2").status == "ok"  # over the new connection
     assert read_record(run_dir).status == "complete"
     assert _left(lab, "sshd session killed") == {TARGET.namespace: 0, LOAD.namespace: 0}
 
@@ -157,12 +148,8 @@ def test_sigterm_stops_both_hosts_and_resume_finishes_over_ssh(lab: Lab, tmp_pat
     record = read_record(run_dir)
     assert record.status == "complete"
     assert record.facts.target.hostname == TARGET.hostname
-    assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
+    assert cell_result(run_dir, "c-epoll/2").status == "ok"
     assert _left(lab, "resume over SSH") == {TARGET.namespace: 0, LOAD.namespace: 0}
-
-
-def _link(name: str, state: str) -> None:
-    subprocess.run(["ip", "link", "set", name, state], check=True, timeout=30)
 
 
 def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
@@ -172,12 +159,12 @@ def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
     try:
         with background(_run_args(lab, out), tmp_path) as run:
             wait_for("k6 in the load namespace", lambda: _k6_in_load(lab), 60, run)
-            _link(LOAD.veth, "down")
+            set_link(LOAD.veth, "down")
             code = run.wait(150)
         assert code == 1, run.output()
         left = _left(lab, "link cut")
     finally:
-        _link(LOAD.veth, "up")
+        set_link(LOAD.veth, "up")
     run_dir = one_run_dir(out)
     # Whether the reconnection times out or the kernel gives up resolving the address
     # first depends on the neighbour cache's state: both name the host and say why.
@@ -188,13 +175,9 @@ def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
     )
     kept = f"measured cells kept in {run_dir} (finish with: orch run --resume {run_dir})"
     expected = {f"orch: run stopped: {host}: {why}; {kept}" for why in reasons}
-    assert _last_line(run.stderr) in expected, run.output()
-    lost = cell_result(run_dir, "c-epoll/1")
-    assert lost["status"] == "failed"
-    assert lost["error"].startswith(
-        f"{LOAD.namespace} ({LOAD.address}): SSH connection lost while running "
-    ), lost["error"]
-    assert "could not reconnect to stop it" in lost["error"]
+    assert last_line(run.stderr) in expected, run.output()
+    lost = _lost_load_cell(run_dir)
+    assert "could not reconnect to stop it" in str(lost.error)
     record = read_record(run_dir)
     assert record.status == "stopped" and LOAD.namespace in (record.stop_reason or "")
     assert "stopped early" in (run_dir / "report.md").read_text(encoding="utf-8")
@@ -202,10 +185,10 @@ def test_cut_link_mid_load_stops_the_run_cleanly_and_resume_finishes(
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr  # c-epoll/1 stays failed
-    assert _last_line(resumed.stderr) == (
+    assert last_line(resumed.stderr) == (
         "orch: 1 of 2 cells failed: c-epoll/1 (see Failed cells in the report)"
     )
-    assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
+    assert cell_result(run_dir, "c-epoll/2").status == "ok"
     assert read_record(run_dir).status == "complete"
     assert _left(lab, "resume after link cut") == {TARGET.namespace: 0, LOAD.namespace: 0}
 
@@ -221,14 +204,15 @@ def test_kill_9_of_orch_then_resume_stops_the_orphaned_server(lab: Lab, tmp_path
     left = _left(lab, "kill -9 of orch over SSH")
     assert left == {TARGET.namespace: 1, LOAD.namespace: 0}  # k6 ends at its duration
     run_dir = one_run_dir(out)
-    for path in sorted(run_dir.rglob("*.json")):
-        read_json(path)  # every JSON file on disk is whole
-    orphan = read_json(cell_path(run_dir, "c-epoll/1") / "server-process.json")
+    whole_json_files(run_dir)  # every JSON file on disk is whole
+    orphan = ServerLeftover.model_validate_json(
+        (cell_path(run_dir, "c-epoll/1") / SERVER_RECORD_FILE).read_bytes()
+    )
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert (
-        f"stopped c-epoll (PID {orphan['pid']}), left running on {TARGET.namespace} by an orch "
+        f"stopped c-epoll (PID {orphan.pid}), left running on {TARGET.namespace} by an orch "
         "that was killed"
     ) in resumed.stdout
     assert read_record(run_dir).status == "complete"

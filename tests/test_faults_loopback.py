@@ -6,7 +6,6 @@ servers and load tools orch left running (asserted zero).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,21 +16,24 @@ from pathlib import Path
 
 import pytest
 from fault_helpers import (
-    SHORT,
+    FAULT_CELL,
     Background,
     ResettingListener,
     background,
+    count_left,
+    orch_processes,
+    wait_for,
+)
+from orch_helpers import last_line, loopback_inventory, orch, require_two_cores
+from record_helpers import (
     cell_glob,
     cell_path,
     cell_result,
-    count_left,
     one_run_dir,
-    orch_processes,
     read_json,
     read_record,
-    wait_for,
+    whole_json_files,
 )
-from orch_helpers import orch
 from server_helpers import free_port
 
 from orchestrator.deploy.cpus import format_cpu_list
@@ -55,29 +57,20 @@ class Loopback:
     def variant(self, name: str, target: str = "", load: str = "") -> Path:
         """Another inventory on the same workdir with different target/load lines."""
         path = self.tmp / f"{name}.yaml"
-        path.write_text(_inventory(self.workdir, self.port, target, load), encoding="utf-8")
+        text = loopback_inventory(self.workdir, self.port, target=target, load=load)
+        path.write_text(text, encoding="utf-8")
         return path
-
-
-def _inventory(workdir: Path, port: int, target: str = "", load: str = "") -> str:
-    target = target or f"{{host: local, cpus: [0], listen: {{address: 127.0.0.1, port: {port}}}}}"
-    load = load or "{host: local, cpus: [1]}"
-    return (
-        "hosts:\n  local: {connection: local}\n"
-        f"target: {target}\nload: {load}\nworkdir: {workdir}\n"
-    )
 
 
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
     """A loopback inventory with its own workdir and free port; the C servers deployed once."""
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for k6")
+    require_two_cores()
     tmp = tmp_path_factory.mktemp("faults")
     workdir = tmp / "work"
     port = free_port("127.0.0.1")
     inventory = tmp / "hosts.yaml"
-    inventory.write_text(_inventory(workdir, port), encoding="utf-8")
+    inventory.write_text(loopback_inventory(workdir, port), encoding="utf-8")
     deployed = orch("deploy", "-i", str(inventory), *SERVERS, timeout=600)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     yield Loopback(inventory, workdir, port, tmp)
@@ -93,17 +86,13 @@ def _k6_pid(loop: Loopback) -> int | None:
     return found[0] if found else None
 
 
-def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
-
-
 def test_server_crash_and_a_taken_port_fail_only_their_cells(
     loopback: Loopback, tmp_path: Path
 ) -> None:
     """c-epoll is SIGSEGVed by PID during its load; a foreign listener then takes the port,
     so the next cell fails before its server starts; the last two cells still measure."""
     out = tmp_path / "results"
-    args = ["run", "-i", str(loopback.inventory), *SERVERS, "--repetitions", "2", *SHORT]
+    args = ["run", "-i", str(loopback.inventory), *SERVERS, "--repetitions", "2", *FAULT_CELL]
     with background([*args, "--out", str(out)], tmp_path) as run:
         # k6 first: verify starts each server once, briefly, before its first cell.
         wait_for("k6", lambda: _k6_pid(loopback), 60, run)
@@ -121,38 +110,39 @@ def test_server_crash_and_a_taken_port_fail_only_their_cells(
             holder.close()
         code = run.wait(120)
     assert code == 1, run.output()
-    assert _last_line(run.stderr) == (
+    assert last_line(run.stderr) == (
         "orch: 2 of 4 cells failed: c-epoll/1, c-io_uring/1 (see Failed cells in the report)"
     ), run.output()
 
     run_dir = one_run_dir(out)
     crashed = cell_result(run_dir, "c-epoll/1")
-    assert crashed["status"] == "failed"
-    assert crashed["server_exit_status"] == -signal.SIGSEGV
-    assert crashed["error"].startswith(
+    assert crashed.status == "failed"
+    assert crashed.server_exit_status == -signal.SIGSEGV
+    error = str(crashed.error)
+    assert error.startswith(
         "server was killed by SIGSEGV (signal 11) during the load; k6 counted "
-    ), crashed["error"]
-    assert f"listening on 127.0.0.1:{loopback.port}" in crashed["error"]
-    assert f"listening on 127.0.0.1:{loopback.port}" in crashed["server_log_tail"]
-    assert crashed["load"]["failed_requests"] > 0  # k6 saw the server go
+    ), error
+    assert f"listening on 127.0.0.1:{loopback.port}" in error
+    assert f"listening on 127.0.0.1:{loopback.port}" in str(crashed.server_log_tail)
+    assert crashed.load is not None and crashed.load.failed_requests > 0  # k6 saw the server go
 
     taken = cell_result(run_dir, "c-io_uring/1")
     comm = Path("/proc/self/comm").read_text().strip()
-    assert taken["status"] == "failed"
-    assert taken["error"] == (
+    assert taken.status == "failed"
+    assert taken.error == (
         f"port {loopback.port} is already in use on target local by {comm} "
         f"(PID {os.getpid()}), before the server started"
     )
     for key in ("c-io_uring/2", "c-epoll/2"):
         result = cell_result(run_dir, key)
-        assert result["status"] == "ok", result
-        assert result["load"]["failed_requests"] == 0
+        assert result.status == "ok", result
+        assert result.load is not None and result.load.failed_requests == 0
 
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "## Failed cells" in report
     assert "- c-epoll repetition 1: server was killed by SIGSEGV (signal 11)" in report
     assert f"- c-io_uring repetition 1: port {loopback.port} is already in use" in report
-    failed_count = crashed["load"]["failed_requests"]
+    failed_count = crashed.load.failed_requests
     assert f"- c-epoll repetition 1 (failed cell): k6 counted {failed_count:,} failed" in report
     rows = {row["server"]: row for row in read_json(run_dir / "results.json")["rows"]}
     assert rows["c-epoll"]["failed_requests"] == failed_count
@@ -169,21 +159,21 @@ def test_server_that_cannot_start_fails_its_cell_with_its_log(
         target=f"{{host: local, cpus: [0], listen: {{address: 192.0.2.1, port: {loopback.port}}}}}",
     )
     out = tmp_path / "results"
-    done = orch(
-        "run", "-i", str(inventory), "--server", "c-epoll", *SHORT, "--out", str(out), timeout=120
-    )
+    args = ["run", "-i", str(inventory), "--server", "c-epoll", *FAULT_CELL]
+    done = orch(*args, "--out", str(out), timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     run_dir = one_run_dir(out)
     cell = cell_result(run_dir, "c-epoll/1")
-    assert cell["status"] == "failed"
-    assert cell["server_exit_status"] not in (None, 0)
-    assert cell["error"].startswith(
-        f"server exited with status {cell['server_exit_status']} before it was ready: "
-    ), cell["error"]
-    assert "192.0.2.1" in cell["server_log_tail"], cell
-    assert cell["server_log_tail"] in cell["error"]
+    assert cell.status == "failed"
+    assert cell.server_exit_status not in (None, 0)
+    error, log_tail = str(cell.error), str(cell.server_log_tail)
+    assert error.startswith(
+        f"server exited with status {cell.server_exit_status} before it was ready: "
+    ), error
+    assert cell.server_log_tail is not None and "192.0.2.1" in log_tail, cell
+    assert log_tail in error
     report = (run_dir / "report.md").read_text(encoding="utf-8")
-    assert f"- c-epoll repetition 1: {cell['error']}" in report
+    assert f"- c-epoll repetition 1: {error}" in report
     assert "| failed |" in report
     assert loopback.left("server cannot start") == {"local": 0}
 
@@ -207,7 +197,7 @@ def test_port_taken_before_the_run_is_refused_and_its_holder_named(
         assert listener.stdout is not None and listener.stdout.readline() == "ready\n"
         comm = Path(f"/proc/{listener.pid}/comm").read_text().strip()
         done = orch(
-            "run", "-i", str(loopback.inventory), "--server", "c-epoll", *SHORT,
+            "run", "-i", str(loopback.inventory), "--server", "c-epoll", *FAULT_CELL,
             "--out", str(tmp_path / "results"), timeout=120,
         )  # fmt: skip
     finally:
@@ -228,18 +218,18 @@ def test_k6_killed_mid_load_fails_its_cell_and_the_run_goes_on(
 ) -> None:
     out = tmp_path / "results"
     args = ["run", "-i", str(loopback.inventory), "--server", "c-epoll", "--repetitions", "2"]
-    with background([*args, *SHORT, "--out", str(out)], tmp_path) as run:
+    with background([*args, *FAULT_CELL, "--out", str(out)], tmp_path) as run:
         k6 = wait_for("k6", lambda: _k6_pid(loopback), 60, run)
         os.kill(k6, signal.SIGKILL)
         code = run.wait(120)
     assert code == 1, run.output()
     run_dir = one_run_dir(out)
     killed = cell_result(run_dir, "c-epoll/1")
-    assert killed["status"] == "failed"
-    assert killed["error"].startswith("k6 load pass on local was killed by SIGKILL (signal 9): ")
-    assert killed["server_exit_status"] == 0  # the server was fine and stopped cleanly
+    assert killed.status == "failed"
+    assert str(killed.error).startswith("k6 load pass on local was killed by SIGKILL (signal 9): ")
+    assert killed.server_exit_status == 0  # the server was fine and stopped cleanly
     assert (cell_path(run_dir, "c-epoll/1") / "k6-output.txt").is_file()
-    assert cell_result(run_dir, "c-epoll/2")["status"] == "ok"
+    assert cell_result(run_dir, "c-epoll/2").status == "ok"
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "- c-epoll repetition 1: k6 load pass on local was killed by SIGKILL" in report
     assert loopback.left("k6 killed") == {"local": 0}
@@ -252,18 +242,26 @@ def _wait_second_cell_loading(loopback: Loopback, out: Path, run: Background) ->
     wait_for("k6", lambda: _k6_pid(loopback), 30, run)
 
 
+def _signal_during_second_cell(
+    loopback: Loopback, tmp_path: Path, sig: signal.Signals, timeout: float
+) -> tuple[int, Background, Path]:
+    """Run both servers once and send orch `sig` while the second cell loads: its exit
+    status, the run and its run directory."""
+    out = tmp_path / "results"
+    args = ["run", "-i", str(loopback.inventory), *SERVERS, *FAULT_CELL, "--out", str(out)]
+    with background(args, tmp_path) as run:
+        _wait_second_cell_loading(loopback, out, run)
+        run.proc.send_signal(sig)
+        code = run.wait(timeout)
+    return code, run, one_run_dir(out)
+
+
 def test_sigterm_keeps_finished_cells_and_resume_runs_only_the_rest(
     loopback: Loopback, tmp_path: Path
 ) -> None:
-    out = tmp_path / "results"
-    args = ["run", "-i", str(loopback.inventory), *SERVERS, *SHORT, "--out", str(out)]
-    with background(args, tmp_path) as run:
-        _wait_second_cell_loading(loopback, out, run)
-        run.proc.send_signal(signal.SIGTERM)
-        code = run.wait(60)
-    run_dir = one_run_dir(out)
+    code, run, run_dir = _signal_during_second_cell(loopback, tmp_path, signal.SIGTERM, 60)
     assert code == 128 + signal.SIGTERM, run.output()
-    assert _last_line(run.stderr) == (
+    assert last_line(run.stderr) == (
         f"orch: interrupted by SIGTERM; measured cells kept in {run_dir} "
         f"(finish with: orch run --resume {run_dir})"
     )
@@ -271,7 +269,7 @@ def test_sigterm_keeps_finished_cells_and_resume_runs_only_the_rest(
     record = read_record(run_dir)
     assert (record.status, record.interrupted_by) == ("interrupted", "SIGTERM")
     kept = (cell_path(run_dir, "c-epoll/1") / "result.json").read_bytes()
-    assert json.loads(kept)["status"] == "ok"
+    assert cell_result(run_dir, "c-epoll/1").status == "ok"
     assert not list(run_dir.glob("cells/c-io_uring/*/1/result.json"))
     assert "was interrupted (SIGTERM)" in (run_dir / "report.md").read_text(encoding="utf-8")
 
@@ -301,19 +299,12 @@ def test_sigterm_keeps_finished_cells_and_resume_runs_only_the_rest(
 def test_kill_9_leaves_only_whole_json_and_resume_completes(
     loopback: Loopback, tmp_path: Path
 ) -> None:
-    out = tmp_path / "results"
-    args = ["run", "-i", str(loopback.inventory), *SERVERS, *SHORT, "--out", str(out)]
-    with background(args, tmp_path) as run:
-        _wait_second_cell_loading(loopback, out, run)
-        run.proc.send_signal(signal.SIGKILL)
-        assert run.wait(30) == -signal.SIGKILL
+    code, _, run_dir = _signal_during_second_cell(loopback, tmp_path, signal.SIGKILL, 30)
+    assert code == -signal.SIGKILL
     # Nothing can run in orch after kill -9: its children die with it (parent-death signal).
     assert loopback.left("kill -9 of orch") == {"local": 0}
-    run_dir = one_run_dir(out)
-    files = sorted(run_dir.rglob("*.json"))
+    files = whole_json_files(run_dir)  # every JSON file on disk is whole
     assert run_dir / "run.json" in files and len(files) >= 3
-    for path in files:
-        json.loads(path.read_text(encoding="utf-8"))  # every JSON file on disk is whole
     assert read_record(run_dir).status == "running"
 
     resumed = orch("run", "--resume", str(run_dir), timeout=180)
@@ -321,7 +312,7 @@ def test_kill_9_leaves_only_whole_json_and_resume_completes(
     assert "1 of 2 cells missing (c-io_uring/1)" in resumed.stdout
     assert read_record(run_dir).status == "complete"
     for key in ("c-epoll/1", "c-io_uring/1"):
-        assert cell_result(run_dir, key)["status"] == "ok"
+        assert cell_result(run_dir, key).status == "ok"
     assert not list(run_dir.rglob(".*.tmp")) and not list(run_dir.rglob("*.orch-partial"))
     assert loopback.left("resume after kill -9") == {"local": 0}
 
@@ -348,7 +339,7 @@ def test_cpu_not_on_the_host_is_one_line_exit_2(loopback: Loopback) -> None:
         "absent-target-cpu",
         target=f"{{host: local, cpus: [{absent}], listen: {{port: {loopback.port}}}}}",
     )
-    done = orch("run", "-i", str(target), "--server", "c-epoll", *SHORT, timeout=60)
+    done = orch("run", "-i", str(target), "--server", "c-epoll", *FAULT_CELL, timeout=60)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"orch: error: inventory target.cpus: CPU {absent} is not on host local (its CPUs: {cpus})"
@@ -375,7 +366,7 @@ def test_missing_key_file_is_one_line_exit_2(tmp_path: Path) -> None:
         "load: {host: local, cpus: [1]}\n",
         encoding="utf-8",
     )
-    for command in (["deploy"], ["run", *SHORT, "--server", "c-epoll"]):
+    for command in (["deploy"], ["run", *FAULT_CELL, "--server", "c-epoll"]):
         done = orch(*command, "-i", str(inventory), timeout=60)
         assert done.returncode == 2, done.stderr
         assert done.stderr.splitlines() == [

@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import stat
-import subprocess
 import threading
 import time
 import uuid
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lab_helpers import Lab, processes_in, running_lab
+from fault_helpers import processes
+from lab_helpers import Lab, processes_in, running_lab, set_link, sshd_pids
 
 from orchestrator.errors import HostError
 from orchestrator.hosts import Host, LocalHost, open_host
@@ -47,15 +47,7 @@ class Subject:
         """PID -> command line of the processes the host runs (and, locally, all others)."""
         if self.namespace is not None:
             return processes_in(self.namespace)
-        found = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                found[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-        return found
+        return {p.pid: p.cmdline for p in processes()}
 
     def gone(self, needle: str, seconds: float = 5.0) -> bool:
         """True once no process of the host has `needle` in its command line."""
@@ -75,9 +67,8 @@ def _eventually(check: Callable[[], object], seconds: float) -> bool:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """One lab for the module's SSH cases, always brought down afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root (network namespaces, a bridge, sshd)")
+    """One lab for the module's SSH cases, always brought down afterwards (skipped when
+    not root)."""
     with running_lab(tmp_path_factory.mktemp("contract")) as running:
         yield running
 
@@ -360,25 +351,11 @@ def test_tcp_probe(subject: Subject) -> None:
     assert not host.tcp_probe(subject.reach_me, port)
 
 
-def _sshd_sessions(lab: Lab) -> list[int]:
-    """The sshd processes serving connections to the target (not its listener)."""
-    listener = int(lab.files.pid_file(TARGET).read_text().strip())
-    return [
-        pid
-        for pid, cmd in processes_in(TARGET.namespace).items()
-        if cmd.startswith("sshd") and pid != listener
-    ]
-
-
 def _kill_sessions(lab: Lab) -> None:
-    sessions = _sshd_sessions(lab)
+    sessions = sshd_pids(lab, TARGET, listener=False)
     assert sessions, "no sshd session serves the connection"
     for pid in sessions:
         os.kill(pid, signal.SIGKILL)
-
-
-def _link(name: str, state: str) -> None:
-    subprocess.run(["ip", "link", "set", name, state], check=True, timeout=30)
 
 
 def test_lost_connection_reconnects_or_names_the_host(
@@ -394,7 +371,7 @@ def test_lost_connection_reconnects_or_names_the_host(
 
     # The session dies between commands: the next command reconnects.
     _kill_sessions(lab)
-    assert _eventually(lambda: not _sshd_sessions(lab), 5)
+    assert _eventually(lambda: not sshd_pids(lab, TARGET, listener=False), 5)
     assert host.run(["echo", "again"], timeout=30).stdout == "again\n"
     # ... even at once, while paramiko may not yet have seen its session end (a race).
     for _ in range(5):
@@ -422,14 +399,14 @@ def test_lost_connection_reconnects_or_names_the_host(
     fast = _open_lab_target(lab, lab.variant("contract-fast", {"connect_timeout": 2}))
     try:
         assert fast.run(["true"], timeout=30).ok
-        _link(TARGET.veth, "down")
+        set_link(TARGET.veth, "down")
         try:
             started = time.monotonic()
             with pytest.raises(HostError, match=_names_host(fast)):
                 fast.run(["true"], timeout=5)
             assert time.monotonic() - started < 8
         finally:
-            _link(TARGET.veth, "up")
+            set_link(TARGET.veth, "up")
         assert fast.run(["echo", "back"], timeout=60).stdout == "back\n"
     finally:
         fast.close()

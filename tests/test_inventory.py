@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from orch_helpers import orch
+from server_helpers import REPO
 
 from orchestrator.errors import UserError
 from orchestrator.inventory import load_inventory, parse_cpu_list
-
-REPO = Path(__file__).resolve().parent.parent
 
 GOOD_TWO_HOSTS = """
 hosts:

@@ -17,25 +17,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_helpers import Lab, running_lab
+from fault_helpers import Proc, processes
+from lab_helpers import Lab, needs_root, running_lab
 from lab_helpers import leftovers as _leftovers
 from lab_helpers import processes_in as _processes_in
-from orch_helpers import orch
+from orch_helpers import only_line, orch
+from record_helpers import one_run_dir, read_cells, read_record
+from server_helpers import REPO, SERVER_NAMES
 
 from orchestrator.hosts.connect import open_hosts
 from orchestrator.hosts.ssh import SshHost
 from orchestrator.inventory import HostSpec, load_inventory
 from orchestrator.lab.sshd import new_key
 from orchestrator.lab.topology import BRIDGE, ROLES
-from orchestrator.results.rundir import RunDirectory
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="the lab needs root (network namespaces, a bridge, sshd)"
-)
+pytestmark = needs_root
 
-REPO = Path(__file__).resolve().parent.parent
 TARGET, LOAD = ROLES
-ALL_SERVERS = ("c-epoll", "c-io_uring", "rust-epoll", "rust-io_uring", "zig-epoll", "zig-io_uring")
 
 
 def _no_agent_env() -> dict[str, str]:
@@ -43,19 +41,8 @@ def _no_agent_env() -> dict[str, str]:
 
 
 def _lab_sshds(lab_dir: Path) -> list[int]:
-    """Live (non-zombie) processes whose command line names this lab's folder."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and b"sshd" in cmdline and str(lab_dir).encode() in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    """Live (non-zombie) sshd processes whose command line names this lab's folder."""
+    return [p.pid for p in processes() if "sshd" in p.cmdline and str(lab_dir) in p.cmdline]
 
 
 def test_lab_comes_up_and_goes_down_cleanly(tmp_path: Path) -> None:
@@ -98,12 +85,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield running
 
 
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
 def test_unknown_host_key_refused_then_accepted_on_request(lab: Lab) -> None:
     known = lab.tmp / "known_hosts_without_target"
     lines = lab.files.known_hosts.read_text().splitlines()
@@ -111,7 +92,7 @@ def test_unknown_host_key_refused_then_accepted_on_request(lab: Lab) -> None:
     inventory = lab.variant("unknown-key", {"known_hosts": str(known)})
 
     refused = orch("deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60)
-    message = _one_line(refused.stderr)
+    message = only_line(refused.stderr)
     assert refused.returncode == 2
     assert TARGET.namespace in message and "--accept-new-host-keys" in message
     assert TARGET.address not in known.read_text()
@@ -135,7 +116,7 @@ def test_changed_host_key_is_always_refused(lab: Lab) -> None:
     refused = orch(
         "deploy", "-i", str(inventory), "--server", "c-epoll", "--accept-new-host-keys", timeout=60
     )
-    message = _one_line(refused.stderr)
+    message = only_line(refused.stderr)
     assert refused.returncode == 1
     assert TARGET.namespace in message and "CHANGED" in message
 
@@ -147,7 +128,7 @@ def test_wrong_client_key_gives_a_clear_error(lab: Lab) -> None:
     failed = orch(
         "deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60, env=_no_agent_env()
     )
-    message = _one_line(failed.stderr)
+    message = only_line(failed.stderr)
     assert failed.returncode == 1
     assert TARGET.namespace in message and "authentication as root failed" in message
     assert str(stranger) in message
@@ -155,7 +136,7 @@ def test_wrong_client_key_gives_a_clear_error(lab: Lab) -> None:
     missing = lab.variant("missing-key", {"key_file": str(lab.tmp / "no-such-key")})
     absent = orch("deploy", "-i", str(missing), "--server", "c-epoll", timeout=60)
     assert absent.returncode == 2
-    assert "does not exist" in _one_line(absent.stderr)
+    assert "does not exist" in only_line(absent.stderr)
 
 
 def test_unreachable_host_fails_within_its_time_limit(lab: Lab) -> None:
@@ -165,7 +146,7 @@ def test_unreachable_host_fails_within_its_time_limit(lab: Lab) -> None:
     started = time.monotonic()
     failed = orch("deploy", "-i", str(inventory), "--server", "c-epoll", timeout=60)
     elapsed = time.monotonic() - started
-    message = _one_line(failed.stderr)
+    message = only_line(failed.stderr)
     assert failed.returncode == 1
     assert TARGET.namespace in message and "10.203.0.9" in message and "2 s" in message
     assert elapsed < 2 + 4, f"took {elapsed:.1f} s"  # 2 s limit plus interpreter start-up
@@ -208,6 +189,29 @@ def test_ssh_config_proxyjump_and_proxycommand_reach_the_target(lab: Lab) -> Non
         assert connection.split()[0] == LOAD.address, alias
 
 
+def test_orch_system_over_ssh_reads_each_machine(lab: Lab) -> None:
+    hosts = str(lab.hosts_file)
+    shown = orch("system", "-i", hosts, timeout=120)
+    print(shown.stdout)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    target = lines.index(f"{TARGET.namespace} ({TARGET.address}): target")
+    load = lines.index(f"{LOAD.namespace} ({LOAD.address}): load")
+    assert lines[target + 2].startswith("  CPU 0 (server): ")
+    assert lines[load + 2].startswith("  CPU 1 (load): ")
+    # each reads its own namespace's interface: the veth renamed eth0, no IRQ lines
+    assert sum(line.startswith("  network eth0: no interrupt lines") for line in lines) == 2
+    # one machine (one boot id): its machine-wide warnings name both entries, once
+    machine = f"{TARGET.namespace}, {LOAD.namespace}: "
+    assert any(line.startswith(f"  - {machine}") for line in lines)
+    tuned = orch("system", "tune", "-i", hosts, timeout=120)
+    assert tuned.returncode == 0, tuned.stderr
+    assert tuned.stdout.startswith(machine.rstrip(": ") + ": ")
+    reset = orch("system", "reset", "-i", hosts, timeout=120)
+    assert reset.returncode == 0, reset.stderr
+    assert f"{TARGET.namespace}: " in reset.stdout and f"{LOAD.namespace}: " in reset.stdout
+
+
 def _lo_packets(namespace: str) -> int:
     out = subprocess.run(
         ["ip", "-n", namespace, "-s", "-j", "link", "show", "lo"],
@@ -240,22 +244,14 @@ class NamespaceWatcher:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.1):
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    self._look(entry)
+            for proc in processes():
+                self._look(proc)
 
-    def _look(self, entry: Path) -> None:
-        try:
-            exe = os.readlink(entry / "exe")
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            netns = os.stat(entry / "ns" / "net").st_ino
-        except OSError:
-            return
-        name = os.path.basename(exe)
-        if exe.startswith(self._servers) and name in ALL_SERVERS:
-            self.seen.setdefault(name, set()).add(netns)
-        elif name == "k6" and self._load in cmdline:
-            self.seen.setdefault("k6", set()).add(netns)
+    def _look(self, proc: Proc) -> None:
+        if proc.exe.startswith(self._servers) and proc.name in SERVER_NAMES:
+            self.seen.setdefault(proc.name, set()).add(proc.netns)
+        elif proc.name == "k6" and self._load in proc.cmdline:
+            self.seen.setdefault("k6", set()).add(proc.netns)
 
 
 def test_full_matrix_over_ssh_crosses_the_target_nic(lab: Lab) -> None:
@@ -267,42 +263,35 @@ def test_full_matrix_over_ssh_crosses_the_target_nic(lab: Lab) -> None:
     lo_before = _lo_packets(TARGET.namespace)
     with NamespaceWatcher(lab) as watcher:
         ran = orch(
-            "run",
-            "--matrix",
-            "full",
-            "--profile",
-            "smoke",
-            "-i",
-            hosts,
-            "--out",
-            str(out),
+            "run", "--matrix", "full", "--profile", "smoke", "-i", hosts, "--out", str(out),
             timeout=600,
-        )
+        )  # fmt: skip
     lo_after = _lo_packets(TARGET.namespace)
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
-    (run_dir,) = out.iterdir()
-    record = RunDirectory.open(run_dir).read_run()
+    run_dir = one_run_dir(out)
+    record = read_record(run_dir)
     assert record.facts.target.hostname == TARGET.hostname
     assert record.facts.load.hostname == LOAD.hostname
     assert record.interface == "eth0"
 
-    results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("cells/*/*/*/result.json"))]
-    assert sorted(r["server"] for r in results) == sorted(ALL_SERVERS)
+    cells = read_cells(run_dir)
+    assert sorted(c.server for c in cells) == sorted(SERVER_NAMES)
     total_requests = 0
-    for result in results:
-        load, nic = result["load"], result["nic"]
-        assert result["status"] == "ok", result
-        assert load["requests_per_second"] > 0 and load["failed_requests"] == 0, result
-        assert nic["interface"] == "eth0"
-        assert nic["rx_packets"] >= load["requests"] and nic["tx_packets"] >= load["requests"]
-        total_requests += load["requests"]
+    for cell in cells:
+        load, nic = cell.load, cell.nic
+        assert cell.status == "ok", cell
+        assert load is not None and nic is not None, cell
+        assert load.requests_per_second > 0 and load.failed_requests == 0, cell
+        assert nic.interface == "eth0"
+        assert nic.rx_packets >= load.requests and nic.tx_packets >= load.requests
+        total_requests += load.requests
     assert lo_after - lo_before <= max(50, total_requests // 1000), (lo_before, lo_after)
 
     target_ns = os.stat(Path("/run/netns", TARGET.namespace)).st_ino
     load_ns = os.stat(Path("/run/netns", LOAD.namespace)).st_ino
     assert watcher.seen.get("k6") == {load_ns}, watcher.seen
-    for server in ALL_SERVERS:
+    for server in SERVER_NAMES:
         assert watcher.seen.get(server) == {target_ns}, (server, watcher.seen)
     assert "| epoll | C |" in ran.stdout and "| io_uring | Zig |" in ran.stdout
 
@@ -350,3 +339,54 @@ def test_ctrl_c_during_a_run_stops_every_remote_process(lab: Lab) -> None:
                 break
             time.sleep(0.1)
         assert left == {}, (role.namespace, left)
+
+
+def _cost_per_request(run_dir: Path) -> tuple[float, float, float, float]:
+    """Over a run's cells (per request, microseconds): target CPU, server process CPU,
+    irq+softirq on the counted CPUs; and the share of NET_RX on CPU 0, the server's."""
+    target = process = interrupts = 0.0
+    requests = on_server = net_rx = 0
+    for cell in read_cells(run_dir):
+        cost, load = cell.cost, cell.load
+        assert cost is not None and cost.target is not None and cost.network is not None
+        assert load is not None and cell.status == "ok", cell.error
+        target += cost.target.busy_above_baseline
+        process += cost.process.cpu_seconds
+        interrupts += cost.target.interrupt_work
+        requests += load.requests
+        on_server += cost.network.net_rx.get(0, 0)
+        net_rx += sum(cost.network.net_rx.values())
+    per = 1e6 / requests
+    return target * per, process * per, interrupts * per, on_server / net_rx
+
+
+def test_receive_work_placed_on_the_server_cpu_or_away_over_the_veth(lab: Lab) -> None:
+    """RPS on the target's veth moves its receive softirq onto the server's CPU or away:
+    NET_RX moves, and the target-wide figure takes the work in while the process's does
+    not (the softirq runs mostly while the server waits, charged to no task)."""
+    hosts = str(lab.hosts_file)
+    found = {}
+    for placement in ("server", "other"):
+        out = lab.tmp / f"placed-{placement}"
+        ran = orch(
+            "run", "-i", hosts, "--server", "c-epoll", "--load-tool", "wrk",
+            "--connections", "100", "--duration", "1s", "--warmup", "0.3s",
+            "--repetitions", "3", "--receive-work", placement, "--out", str(out), timeout=600,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert f"receive work of eth0 on CPU {0 if placement == 'server' else 1}" in ran.stdout
+        run_dir = one_run_dir(out)
+        record = read_record(run_dir)
+        assert record.measurement is not None and record.measurement.counted_cpus == [0]
+        found[placement] = _cost_per_request(run_dir)
+    target_on, process_on, irq_on, share_on = found["server"]
+    target_off, process_off, irq_off, share_off = found["other"]
+    assert share_on > 0.6 and share_off < 0.4, found
+    assert irq_on > irq_off, found
+    assert target_on - process_on > target_off - process_off, found
+    mask = "/sys/class/net/eth0/queues/rx-0/rps_cpus"
+    rps = subprocess.run(
+        ["ip", "netns", "exec", TARGET.namespace, "cat", mask],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert int(rps.strip().replace(",", ""), 16) == 0  # put back: RPS off as the lab made it

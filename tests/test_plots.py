@@ -5,21 +5,20 @@
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from matplotlib.patches import Rectangle
-from orch_helpers import orch, write_loopback_inventory
+from orch_helpers import orch, require_two_cores, write_loopback_inventory
+from record_helpers import one_run_dir, read_json
 
 from orchestrator.report.plots import requests_figure, write_plots
 from orchestrator.results.aggregate import Row
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.stats import METHOD_NONE, METHOD_T, Estimate
 
-REPO = Path(__file__).resolve().parent.parent
 PLOTS = ("requests.svg", "requests.png", "latency.svg", "latency.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -111,8 +110,7 @@ def test_plots_without_latency_still_written(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def wrk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One short real run: two servers, wrk, two interleaved repetitions."""
-    if (os.cpu_count() or 1) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for wrk")
+    require_two_cores()
     base = tmp_path_factory.mktemp("plots")
     inventory = write_loopback_inventory(base)
     done = orch(
@@ -136,8 +134,7 @@ def wrk_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=900,
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    (run_dir,) = list((base / "runs").iterdir())
-    return run_dir
+    return one_run_dir(base / "runs")
 
 
 @pytest.mark.e2e
@@ -155,7 +152,7 @@ def test_end_to_end_run_writes_plots(wrk_run: Path) -> None:
         "c-epoll/2",
     ]
     assert run.load_tool.name == "wrk"
-    results = json.loads((wrk_run / "results.json").read_text(encoding="utf-8"))
+    results = read_json(wrk_run / "results.json")
     for r in results["rows"]:
         assert r["repetitions_ok"] == 2, results["cells"]
         assert r["failed_requests"] == 0

@@ -6,12 +6,11 @@ so the row must be marked load-bound and the report must say the load tool set R
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
-from orch_helpers import orch, write_loopback_inventory
+from orch_helpers import orch, require_two_cores, write_loopback_inventory
+from record_helpers import one_run_dir, read_json
 
 from orchestrator.errors import HostError
 from orchestrator.load.result import LoadResult
@@ -19,13 +18,10 @@ from orchestrator.measure.cores import CoreTicks, core_between, parse_core_ticks
 from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell_result import CellResult, CoreCpu, ProcessCpu
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.mark.e2e
 def test_idle_server_is_marked_load_bound(tmp_path: Path) -> None:
-    if (os.cpu_count() or 1) < 2:
-        pytest.fail("loopback mode needs two cores: one for the server, one for the load")
+    require_two_cores()
     inventory = write_loopback_inventory(tmp_path)
     done = orch(
         "run",
@@ -46,8 +42,8 @@ def test_idle_server_is_marked_load_bound(tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
-    (run_dir,) = list((tmp_path / "runs").iterdir())
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    run_dir = one_run_dir(tmp_path / "runs")
+    results = read_json(run_dir / "results.json")
     (row,) = results["rows"]
     assert row["repetitions_ok"] == 1, results["cells"]
     assert row["load_bound"] is True

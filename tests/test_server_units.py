@@ -7,25 +7,17 @@ descriptor limit (this machine cannot raise one), besides framing and argument p
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
-from server_helpers import BUILD_TIMEOUT, SERVERS_DIR
+from server_helpers import BUILD_TIMEOUT, make_command, run_make
 
 
 @pytest.mark.parametrize("target", ["test-c", "test-rust", "test-zig"])
 def test_unit_tests_pass(target: str) -> None:
     """`make -C servers TARGET` builds and runs that language's unit tests: exit status 0."""
-    command = ["make", "-C", str(SERVERS_DIR), f"ZIG={sys.executable} -m ziglang", target]
+    command = make_command(target)
     try:
-        proc = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=BUILD_TIMEOUT,
-            check=False,
-        )
+        proc = run_make(command, BUILD_TIMEOUT)
     except subprocess.TimeoutExpired:
         pytest.fail(f"expected `{' '.join(command)}` to finish within {BUILD_TIMEOUT:.0f} s")
     output = proc.stdout.decode(errors="replace")

@@ -6,6 +6,7 @@ with them on a remote host, so quoting is checked by executing it, not by readin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -336,11 +338,17 @@ def test_encrypted_key_without_agent_is_a_user_error(
         SshHost("t1", spec, ssh_config=paramiko.SSHConfig())
 
 
-def test_silent_server_fails_within_the_connect_timeout(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _silent_port() -> Iterator[int]:
+    """A local port that accepts connections and never says a word (no SSH banner)."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        port = silent.getsockname()[1]
+        yield silent.getsockname()[1]
+
+
+def test_silent_server_fails_within_the_connect_timeout(tmp_path: Path) -> None:
+    with _silent_port() as port:
         spec = HostSpec(
             address="127.0.0.1", port=port, connect_timeout=1, known_hosts=str(tmp_path / "kh")
         )
@@ -355,10 +363,7 @@ def test_silent_server_fails_within_the_connect_timeout(tmp_path: Path) -> None:
 def test_a_fractional_connect_timeout_is_kept(tmp_path: Path) -> None:
     # fabric's Connection rounds its connect_timeout down to whole seconds (0.5 -> no
     # limit at all); orch hands paramiko the inventory's value itself.
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        port = silent.getsockname()[1]
+    with _silent_port() as port:
         spec = HostSpec(
             address="127.0.0.1", port=port, connect_timeout=0.5, known_hosts=str(tmp_path / "kh")
         )

@@ -3,11 +3,10 @@ detection, on synthetic results with known answers."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from matplotlib.text import Annotation
 from record_helpers import make_cell
+from server_helpers import REPO
 
 from orchestrator.catalogue.read import load_catalogue
 from orchestrator.errors import UserError
@@ -22,9 +21,9 @@ from orchestrator.results.knees import find_knees, sustained
 from orchestrator.results.stats import Estimate
 from orchestrator.results.verdict import PointVerdict, point_verdicts, sentence, side_of
 from orchestrator.run.options import RunRequest, build_options
+from orchestrator.run.rate_search import nice_rate, staircase
 
 SWEEP = PROFILES["sweep"]
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_point_lists_parse_in_order() -> None:
@@ -287,3 +286,8 @@ def test_knees_at_one_rate_are_labelled_apart() -> None:
     labels = {a.get_text(): a.xyann for a in figure.axes[0].texts if isinstance(a, Annotation)}
     assert set(labels) == {"c-epoll knee 4,000", "c-io_uring knee 4,000"}
     assert len(set(labels.values())) == 2  # stacked, not drawn over each other
+
+
+def test_rate_staircase() -> None:
+    assert staircase()[:8] == [1000, 1500, 2200, 3400, 5100, 7600, 11000, 17000]
+    assert nice_rate(12_345) == 12_000 and nice_rate(150) == 150 and nice_rate(999) == 1000

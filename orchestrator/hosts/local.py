@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.errors import HostError
@@ -110,36 +110,24 @@ class LocalHost(Host):
     def put_file(self, local: Path, remote: str) -> None:
         """Copy a file and its mode; the copy gets a fresh mtime, as an upload would."""
         target = Path(self.expand(remote))
-        partial = target.with_name(target.name + PARTIAL_SUFFIX)
-        try:
+
+        def upload(partial: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(local, partial)
             shutil.copymode(local, partial)
-            partial.replace(target)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise HostError(
-                f"{self.describe()}: cannot upload {local} to {target}: {exc.strerror or exc}"
-            ) from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+
+        _copy_atomically(upload, target, f"cannot upload {local} to {target}", self.describe())
 
     def get_file(self, remote: str, local: Path) -> None:
         """Copy a file; `local` holds the old content or the whole new one, never a part."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(local.name + PARTIAL_SUFFIX)
-        try:
-            shutil.copy2(self.expand(remote), partial)
-            partial.replace(local)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise HostError(
-                f"{self.describe()}: cannot fetch {remote}: {exc.strerror or exc}"
-            ) from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        source = self.expand(remote)
+        _copy_atomically(
+            lambda partial: shutil.copy2(source, partial),
+            local,
+            f"cannot fetch {remote}",
+            self.describe(),
+        )
 
     def provide_file(self, local: Path, remote: str) -> str:
         """This machine already has it: the local path, unchanged (`remote` is unused)."""
@@ -255,3 +243,19 @@ def _children_cpu_seconds() -> float:
     """User+sys CPU of every child this process has reaped so far."""
     usage = os.times()
     return usage.children_user + usage.children_system
+
+
+def _copy_atomically(copy: Callable[[Path], object], target: Path, what: str, host: str) -> None:
+    """`copy` into a temporary name beside `target`, then rename it over `target`: a reader
+    sees the old file or the whole new one, never a part. An error is HostError naming
+    `what` failed on `host`; the temporary file never stays."""
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    try:
+        copy(partial)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise HostError(f"{host}: {what}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -146,7 +146,8 @@ PROFILES: dict[str, Profile] = {
     # Sweeps: each load point held for a while after a warm-up; 500 VUs bound an open model.
     # Short cells in many rounds beat long cells in few on a shared machine: its speed
     # drifts from second to second, and only the two cells of a pair, back to back, share
-    # a drift; how far two such cells differ hardly depends on their length (README).
+    # a drift; how far two such cells differ hardly depends on their length (METHOD.md,
+    # why short cells).
     # k6 needs its seconds (VUs to start, and a low rate's CPU counted in 10 ms ticks);
     # wrk starts in milliseconds and is cut short for a quarter-second warm-up.
     "sweep": Profile(name="sweep", stages=_stages((5, 500)), warmup=1.0, rounds=20),

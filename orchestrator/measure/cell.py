@@ -11,10 +11,8 @@ from orchestrator.errors import HostError
 from orchestrator.hosts.base import STOP_GRACE_SECONDS, describe_exit
 from orchestrator.leftovers import forget_server, record_server
 from orchestrator.load.points import LoadPoint
-from orchestrator.load.result import LoadResult
 from orchestrator.measure.context import RunContext
-from orchestrator.measure.cores import core_between
-from orchestrator.measure.counters import Sample, cpu_between, nic_between, sample
+from orchestrator.measure.counters import CellCounters, counters_between
 from orchestrator.measure.load_run import LoadRun, run_load
 from orchestrator.measure.server_process import (
     ServerDied,
@@ -26,20 +24,18 @@ from orchestrator.measure.server_process import (
     stop_server,
     wait_until_ready,
 )
+from orchestrator.measure.snapshot import SnapshotPlan, take_snapshot
+from orchestrator.measure.warmup import WARMUP_PREFIX, warm_up
 from orchestrator.results.cell_result import (
     CellKey,
     CellResult,
     CellStatus,
-    CoreCpu,
-    NicCounters,
-    ProcessCpu,
     utc_now,
 )
 from orchestrator.split_pass.together import PassRequest
 from orchestrator.startup import find_startup_line
 
 SERVER_LOG = "server.log"
-WARMUP_PREFIX = "warmup-"
 
 
 @dataclass(frozen=True)
@@ -94,6 +90,7 @@ class CellStart:
             server_cores=counters.server_cores if counters is not None else None,
             load_cpu=load.cpu if load is not None else None,
             nic=counters.nic if counters is not None else None,
+            cost=counters.cost if counters is not None else None,
             server_exit_status=server_exit_status,
             server_log_tail=server_log_tail,
             warmup_seconds=self.warmup_seconds,
@@ -101,28 +98,18 @@ class CellStart:
         )
 
 
-@dataclass(frozen=True)
-class CellCounters:
-    """What the target's counters said about the measured pass."""
-
-    server_cpu: ProcessCpu
-    server_cores: CoreCpu
-    nic: NicCounters | None
-
-
 def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
     """Measure one cell; failures are recorded in the result, never raised.
 
-    A warm-up pass of the same tool runs first and is not measured: the server CPU
-    counters are read only around the measured pass. A failed cell keeps what is known:
-    the server's exit status and log tail, and the load result when the load finished.
+    A warm-up pass of the same tool runs first and is not measured (perf counts over it):
+    the target's counters are read only around the measured pass. A failed cell keeps
+    what is known: the server's exit status and log tail, and the load result when the
+    load finished.
     """
     server = cell.server
     ctx = ctx.for_server(server)
-    cell_dir = ctx.run_dir.cell_dir(cell.key)
-    remote_dir = f"runs/{ctx.run_id}/{server.name}/{cell.point.key}/{cell.repetition}"
-    log_path = f"{ctx.deployed.target_workdir}/{remote_dir}/{SERVER_LOG}"
-    load_dir = f"{ctx.deployed.load_workdir}/{remote_dir}"
+    paths = ctx.cell_paths(server.name, cell.point.key, cell.repetition)
+    log_path = paths.server_log
     warmup = ctx.profile.warmup_seconds
     start = CellStart(cell, utc_now(), warmup)
 
@@ -132,30 +119,32 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
     verified = ctx.verify(ctx, server) if ctx.verify is not None else None
     if verified is not None and verified.refused and not ctx.allow_unverified:
         return start.ended("skipped", f"not measured: verify {verified.summary()}")
+    plan = ctx.cost_plan
+    if plan is None:
+        raise ValueError("a run measures its cells with a cost plan")
     pid: int | None = None
     load: LoadRun | None = None
     try:
         check_port_free(ctx)
-        folder = f"{ctx.deployed.target_workdir}/{remote_dir}"
-        pid, argv = start_server(ctx, server, folder, log_path)
-        record_server(cell_dir, ctx.target, pid, argv[0])
+        pid, argv = start_server(ctx, server, paths.target_folder, log_path)
+        record_server(paths.local, ctx.target, pid, argv[0])
         wait_until_ready(ctx, server, pid, log_path)
         start.server_startup = find_startup_line(ctx.target.read_text(log_path))
-        ctx.load.run(["mkdir", "-p", load_dir], timeout=30)
+        ctx.load.run(["mkdir", "-p", f"{ctx.deployed.load_workdir}/{paths.remote}"], timeout=30)
+        perf = None
         if warmup > 0:
             warm = PassRequest(server.name, cell.point, ctx.profile.warmup_profile(), WARMUP_PREFIX)
-            run_load(ctx, warm, remote_dir, cell_dir)
+            perf = warm_up(ctx, warm, pid, paths)
             check_alive(ctx, pid, log_path, "warm-up", None)
-        cores = ctx.inventory.target.cpus
-        before = sample(ctx.target, pid, cores, ctx.interface)
-        load = run_load(
-            ctx, PassRequest(server.name, cell.point, ctx.profile, ""), remote_dir, cell_dir
-        )
+        reading = SnapshotPlan(pid, plan.interface, plan.record.interface_irqs)
+        before = take_snapshot(ctx.target, reading)
+        measured = PassRequest(server.name, cell.point, ctx.profile, "")
+        load = run_load(ctx, measured, paths.remote, paths.local)
         check_alive(ctx, pid, log_path, "load", load.result)
-        after = sample(ctx.target, pid, cores, ctx.interface)
+        after = take_snapshot(ctx.target, reading)
         exit_status = stop_server(ctx, server, pid)
         pid = None
-        counters = _counters(ctx, load.result, before, after)
+        counters = counters_between(plan, before, after, load.result, reading.pid, perf)
         error = _unclean_stop(server, exit_status)
         result = start.ended(
             "failed" if error else "ok",
@@ -177,8 +166,8 @@ def run_cell(ctx: RunContext, cell: Cell) -> CellResult:
                 stop_server(ctx, server, pid)
                 pid = None
         if pid is None:
-            forget_server(cell_dir)
-        fetch_log(ctx.target, log_path, cell_dir / SERVER_LOG)
+            forget_server(paths.local)
+        fetch_log(ctx.target, log_path, paths.local / SERVER_LOG)
     return result
 
 
@@ -217,17 +206,6 @@ def _failed(
         server_log_tail=None if pid is None else log_tail(ctx.target, log_path),
     )
     return result, stopped
-
-
-def _counters(ctx: RunContext, load: LoadResult, before: Sample, after: Sample) -> CellCounters:
-    """The counters' deltas over the measured pass."""
-    ticks = ctx.deployed.target_facts.clock_ticks
-    cpu = cpu_between(before, after, ticks).model_copy(
-        update={"active_seconds": load.duration_seconds}
-    )
-    cores = core_between(before.cores, after.cores, ctx.inventory.target.cpus, ticks)
-    nic = nic_between(ctx.interface, before, after) if ctx.interface else None
-    return CellCounters(cpu, cores, nic)
 
 
 def _unclean_stop(server: ServerSpec, exit_status: int | None) -> str | None:

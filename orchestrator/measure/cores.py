@@ -9,14 +9,12 @@ other process that ran there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.errors import HostError
+from orchestrator.measure.proc_files import CpuTicks, parse_cpu_ticks
 from orchestrator.results.cell_result import CoreCpu
-
-# /proc/stat columns after the `cpuN` label, in order.
-_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
 @dataclass(frozen=True)
@@ -29,22 +27,23 @@ class CoreTicks:
     steal: int  # taken by the hypervisor
 
 
+def sum_core_ticks(per_cpu: Mapping[int, CpuTicks], cpus: Sequence[int]) -> CoreTicks:
+    """The counters of `cpus` summed; HostError naming a CPU /proc/stat lacks."""
+    missing = [f"cpu{cpu}" for cpu in cpus if cpu not in per_cpu]
+    if missing:
+        raise HostError(f"/proc/stat has no line for {', '.join(sorted(missing))}")
+    chosen = [per_cpu[cpu] for cpu in cpus]
+    return CoreTicks(
+        busy=sum(c.busy for c in chosen),
+        softirq=sum(c.softirq for c in chosen),
+        idle=sum(c.idle + c.iowait for c in chosen),
+        steal=sum(c.steal for c in chosen),
+    )
+
+
 def parse_core_ticks(text: str, cpus: Sequence[int]) -> CoreTicks:
     """Sum the counters of `cpus` from the text of /proc/stat."""
-    wanted = {f"cpu{cpu}" for cpu in cpus}
-    totals = dict.fromkeys(_FIELDS, 0)
-    found = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if parts and parts[0] in wanted:
-            found.add(parts[0])
-            for name, value in zip(_FIELDS, parts[1:], strict=False):
-                totals[name] += int(value)
-    if found != wanted:
-        missing = ", ".join(sorted(wanted - found))
-        raise HostError(f"/proc/stat has no line for {missing}")
-    busy = sum(totals[n] for n in ("user", "nice", "system", "irq", "softirq"))
-    return CoreTicks(busy, totals["softirq"], totals["idle"] + totals["iowait"], totals["steal"])
+    return sum_core_ticks(parse_cpu_ticks(text), cpus)
 
 
 def core_between(

@@ -1,81 +1,80 @@
-"""Counters sampled around the load: server and core CPU time (/proc), NIC packets (/sys)."""
+"""The counters a cell has always reported, from two snapshots around its measured pass:
+the server's CPU time (schedstat nanoseconds, with /proc/PID/stat's ticks beside them),
+its pinned cores' time (/proc/stat) and the interface's packets (/sys)."""
 
 from __future__ import annotations
 
-import re
-import shlex
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.errors import HostError
-from orchestrator.hosts.base import Host
-from orchestrator.measure.cores import CoreTicks, parse_core_ticks
-from orchestrator.results.cell_result import NicCounters, ProcessCpu
+from orchestrator.load.result import LoadResult
+from orchestrator.measure.cores import core_between, sum_core_ticks
+from orchestrator.measure.cost_plan import CostPlan
+from orchestrator.measure.costing import cell_cost
+from orchestrator.measure.snapshot import NIC_FIELDS, Snapshot
+from orchestrator.results.cell_result import CoreCpu, NicCounters, ProcessCpu
+from orchestrator.results.cost import Cost, PerfCounts
 
-NIC_FIELDS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Server CPU ticks, its cores' ticks and NIC counters read at one moment on the target."""
-
-    monotonic: float
-    utime_ticks: int
-    stime_ticks: int
-    cores: CoreTicks
-    nic: dict[str, int]
+NS = 1e9
 
 
-def parse_proc_stat(text: str) -> tuple[int, int]:
-    """(utime, stime) in clock ticks from /proc/PID/stat (fields 14 and 15)."""
-    # The command name may hold spaces and parentheses; fields restart after the last ')'.
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[11]), int(fields[12])
-
-
-def sample(host: Host, pid: int, cpus: Sequence[int], interface: str | None) -> Sample:
-    """Read the server's CPU ticks, its pinned cores' ticks and the interface counters.
-
-    One command, so a remote target costs one round trip and all counters share a moment.
-    """
-    parts = [f"cat /proc/{pid}/stat", "grep '^cpu[0-9]' /proc/stat"]
-    if interface:
-        base = f"/sys/class/net/{shlex.quote(interface)}/statistics"
-        parts += [f"cat {base}/{name}" for name in NIC_FIELDS]
-    out = host.run(["sh", "-c", " && ".join(parts)], timeout=30, check=False)
-    if not out.ok:
-        raise HostError(
-            f"{host.describe()}: cannot read counters of PID {pid}"
-            + (f" / interface {interface}" if interface else "")
-            + f": {out.stderr.strip() or 'process gone'}"
-        )
-    first, *rest = out.stdout.splitlines()
-    utime, stime = parse_proc_stat(first)
-    core_lines = [line for line in rest if line.startswith("cpu")]
-    nic_lines = [line for line in rest if not line.startswith("cpu")]
-    cores = parse_core_ticks("\n".join(core_lines), cpus)
-    nic = {name: int(value) for name, value in zip(NIC_FIELDS, nic_lines, strict=False)}
-    return Sample(time.monotonic(), utime, stime, cores, nic)
-
-
-def cpu_between(before: Sample, after: Sample, clock_ticks: int) -> ProcessCpu:
-    """The CPU the process used between two samples."""
+def cpu_between(
+    before: Snapshot, after: Snapshot, clock_ticks: int, active_seconds: float | None = None
+) -> ProcessCpu:
+    """The CPU the server process used between two snapshots: its ticks (exited threads
+    included) and its live threads' schedstat nanoseconds (a thread new in the second
+    counts from its start)."""
+    ran = sum(
+        task.ran_ns - (before.tasks[tid].ran_ns if tid in before.tasks else 0)
+        for tid, task in after.tasks.items()
+    )
     return ProcessCpu(
-        user_seconds=(after.utime_ticks - before.utime_ticks) / clock_ticks,
-        system_seconds=(after.stime_ticks - before.stime_ticks) / clock_ticks,
+        user_seconds=(after.process.utime - before.process.utime) / clock_ticks,
+        system_seconds=(after.process.stime - before.process.stime) / clock_ticks,
         wall_seconds=after.monotonic - before.monotonic,
+        active_seconds=active_seconds,
+        schedstat_seconds=ran / NS,
     )
 
 
-def nic_between(interface: str, before: Sample, after: Sample) -> NicCounters:
-    """Interface counter deltas between two samples."""
+def cores_between(
+    before: Snapshot, after: Snapshot, cpus: Sequence[int], clock_ticks: int
+) -> CoreCpu:
+    """What the server's pinned cores did between two snapshots."""
+    return core_between(
+        sum_core_ticks(before.cpus, cpus), sum_core_ticks(after.cpus, cpus), cpus, clock_ticks
+    )
+
+
+def nic_between(interface: str, before: Snapshot, after: Snapshot) -> NicCounters:
+    """Interface counter deltas between two snapshots."""
     delta = {name: after.nic[name] - before.nic[name] for name in NIC_FIELDS}
     return NicCounters(interface=interface, **delta)
 
 
-def detect_interface(host: Host, peer_address: str) -> str | None:
-    """The interface the host routes `peer_address` through (`lo` for loopback)."""
-    out = host.run(["ip", "-o", "route", "get", peer_address], timeout=30, check=False)
-    match = re.search(r"\bdev (\S+)", out.stdout)
-    return match[1] if out.ok and match else None
+@dataclass(frozen=True)
+class CellCounters:
+    """What the target's counters said about the measured pass."""
+
+    server_cpu: ProcessCpu
+    server_cores: CoreCpu
+    nic: NicCounters | None
+    cost: Cost | None
+
+
+def counters_between(
+    plan: CostPlan,
+    before: Snapshot,
+    after: Snapshot,
+    load: LoadResult,
+    pid: int,
+    perf: PerfCounts | None,
+) -> CellCounters:
+    """The counters' deltas over the measured pass, and the cell's whole cost."""
+    ticks = plan.clock_ticks
+    return CellCounters(
+        server_cpu=cpu_between(before, after, ticks, load.duration_seconds),
+        server_cores=cores_between(before, after, plan.server_cpus, ticks),
+        nic=nic_between(plan.interface, before, after) if plan.interface else None,
+        cost=cell_cost(before, after, plan, pid, perf),
+    )

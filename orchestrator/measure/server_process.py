@@ -14,8 +14,8 @@ from orchestrator.errors import HostError
 from orchestrator.hosts.base import STOP_GRACE_SECONDS, Host, describe_exit
 from orchestrator.load.result import LoadResult
 from orchestrator.measure.context import RunContext
+from orchestrator.measure.http_client import answers_once
 from orchestrator.measure.ports import port_in_use, wait_port_free
-from orchestrator.verify.http_client import answers_once
 
 READY_TIMEOUT_SECONDS = 10.0
 READY_POLL_SECONDS = 0.02

@@ -18,12 +18,10 @@ from orchestrator.results.cell_result import CellResult
 from orchestrator.results.record import RunRecord
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.results.stats import METHOD_NONE, Estimate, describe_method, welch_ratio_ci
+from orchestrator.system.differences import differences
+from orchestrator.system.model import SystemFacts
 
 Metric = Callable[[CellResult], float | None]
-
-
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
 
 
 def _per_cpu(cell: CellResult) -> float | None:
@@ -35,8 +33,9 @@ def _median_latency(cell: CellResult) -> float | None:
 
 
 METRICS: tuple[tuple[str, Metric, str], ...] = (
-    ("Req/s", _rps, "{:,.0f}"),
+    ("Req/s", lambda c: c.requests_per_second, "{:,.0f}"),
     ("Req per server CPU-s", _per_cpu, "{:,.0f}"),
+    ("Target CPU µs/req", lambda c: c.target_cpu_us_per_request, "{:.2f}"),
     ("Median latency (ms)", _median_latency, "{:.3f}"),
 )
 
@@ -79,6 +78,39 @@ def _setup(record: RunRecord) -> str:
     return f"{record.profile.name}|{record.load_tool.label}|{record.load_model()}"
 
 
+def _by_role(record: RunRecord) -> dict[str, SystemFacts]:
+    """The run's system facts by the role of each host (target, load, load 2, ...)."""
+    assert record.system is not None
+    found = {"target": record.system.hosts[record.inventory.target.host]}
+    members = record.inventory.load_members
+    for index, member in enumerate(members):
+        role = "load" if len(members) == 1 else f"load {index + 1}"
+        found[role] = record.system.hosts[member.host]
+    return found
+
+
+def _system_lines(record_a: RunRecord, record_b: RunRecord) -> list[str]:
+    """Where the hosts' systems differ (only runs that recorded them are compared)."""
+    if record_a.system is None and record_b.system is None:
+        return []
+    if record_a.system is None or record_b.system is None:
+        lacking = "A" if record_a.system is None else "B"
+        return [
+            f"Run {lacking} recorded no system facts (frequency, idle states, SMT, "
+            "interrupts): whether the hosts were set up alike cannot be told.",
+            "",
+        ]
+    found = differences(_by_role(record_a), _by_role(record_b))
+    if not found:
+        return []
+    return [
+        "**The runs' systems differ: a change may come from that rather than from the servers.**",
+        "",
+        *(f"- {line}" for line in found),
+        "",
+    ]
+
+
 def _limit(row: Row | None) -> str:
     return "-" if row is None else row.limit
 
@@ -103,6 +135,7 @@ def compare_runs(run_a: RunDirectory, run_b: RunDirectory) -> str:
             "that rather than from the servers.**",
             "",
         ]
+    out += _system_lines(record_a, record_b)
     if not shared:
         return "\n".join([*out, "No server was measured in both runs."])
     several_points = len({point for point, _ in shared}) > 1
@@ -132,7 +165,8 @@ def compare_runs(run_a: RunDirectory, run_b: RunDirectory) -> str:
         f"Values are medians across repetitions; Change is B over A with its "
         f"{describe_method(methods - {METHOD_NONE})}; `{NOT_SIGNIFICANT}` marks an interval "
         "that includes no change. Rows limited by the load tool compare best by "
-        "Req per server CPU-s.",
+        "Req per server CPU-s and Target CPU µs/req (`-`: a run recorded before orch "
+        "measured the whole target).",
     ]
     only = sorted({f"{s} at {p}" if several_points else s for p, s in set(rows_a) ^ set(rows_b)})
     if only:

@@ -30,6 +30,10 @@ def flat_row(row: Row) -> dict[str, object]:
     more_low, more_high = _bounds(more, 100, 1) if more is not None else [None, None]
     per_cpu_low, per_cpu_high = _bounds(row.requests_per_cpu_second)
     cv = row.requests_per_second_cv
+    cost = row.cost
+    target = cost.target_cpu_us if cost else None
+    target_low, target_high = _bounds(target)
+    process_low, process_high = _bounds(row.cpu_us_per_request)
     return {
         "server": row.server,
         "api": row.api,
@@ -68,6 +72,19 @@ def flat_row(row: Row) -> dict[str, object]:
         "dropped_iterations": row.dropped_iterations,
         "interval_method": row.interval_method,
         "verified": row.verified,
+        "cpu_us_per_request": _value(row.cpu_us_per_request),
+        "cpu_us_per_request_low": process_low,
+        "cpu_us_per_request_high": process_high,
+        "target_cpu_us_per_request": _value(target),
+        "target_cpu_us_per_request_low": target_low,
+        "target_cpu_us_per_request_high": target_high,
+        "interrupt_us_per_request": _value(cost.interrupt_us if cost else None),
+        "interrupt_cpus": " ".join(str(c) for c in cost.interrupt_cpus) if cost else None,
+        "context_switches_per_request": _value(cost.context_switches if cost else None),
+        "syscalls_per_request": _value(cost.syscalls if cost else None),
+        "cycles_per_request": _value(cost.cycles if cost else None),
+        "instructions_per_request": _value(cost.instructions if cost else None),
+        "instructions_per_cycle": _value(cost.ipc if cost else None),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.facts import HostFacts
+from orchestrator.report.cost_section import cost_lines
 from orchestrator.report.rate_section import (
     arrivals_line,
     late_lines,
@@ -20,6 +21,7 @@ from orchestrator.report.servers_section import (
     verify_lines,
 )
 from orchestrator.report.split_hosts_section import load_host_lines
+from orchestrator.report.system_section import system_lines
 from orchestrator.report.table import NOT_SIGNIFICANT, markdown_table, sweep_table
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
@@ -27,7 +29,12 @@ from orchestrator.results.knees import find_knees
 from orchestrator.results.record import RunRecord
 from orchestrator.results.saturation import SATURATION_THRESHOLD
 from orchestrator.results.stats import METHOD_NONE, describe_method
-from orchestrator.results.verdict import point_verdicts, sentence
+from orchestrator.results.verdict import (
+    PointVerdict,
+    explanation_lines,
+    point_verdicts,
+    sentence,
+)
 from orchestrator.startup import parse_startup_line
 
 
@@ -170,9 +177,10 @@ def _method_lines(record: RunRecord, rows: Sequence[Row], cells: Sequence[CellRe
             "the rest."
         )
     out.append(_statistics_line(record, rows))
+    source = "schedstat" if record.measurement is not None else "/proc/PID/stat"
     out.append(
         "- Server CPU: the server process's share of its pinned core over the load tool's "
-        "run time (/proc/PID/stat). Core busy: the share of that time the pinned core was "
+        f"run time ({source}). Core busy: the share of that time the pinned core was "
         "not idle, whatever ran there (/proc/stat), network softirq work included. A row is "
         f"load-bound when Core busy stays below {SATURATION_THRESHOLD:.0%}: the server's "
         "core sat idle waiting for requests. Load CPU: the load tool's CPU "
@@ -234,6 +242,7 @@ def _verdict_lines(
         )
     for verdict in verdicts:
         out.append(f"- {sentence(verdict)}")
+        out += [f"  - {line}" for line in explanation_lines(verdict)]
     out += at_rates
     outside = outside_verdict_line(record, rows)
     if outside:
@@ -245,14 +254,45 @@ def _verdict_lines(
     if at_rates:
         out += rate_verdict_note()
     if verdicts or not rated:
-        out += [
-            "",
-            "CPU per request is compared as epoll's over io_uring's in each round (the two "
-            "cells of a round ran close together in time), with the 95% interval of those "
-            "ratios; Req/s only where both rows were server-bound. A winner is named only "
-            "when every language's interval lies on the same side of no change.",
-        ]
+        out += ["", _verdict_method(verdicts)]
     return [*out, ""]
+
+
+def _verdict_method(verdicts: Sequence[PointVerdict]) -> str:
+    """How the verdict compares, naming the CPU figure it used."""
+    figures = {v.figure for verdict in verdicts for v in verdict.languages if v.cpu_ratio}
+    what = "CPU per request"
+    if "target" in figures:
+        what = (
+            "Target CPU per request (the whole target's CPU above its idle baseline, "
+            "interrupts and softirqs included; see Cost per request)"
+        )
+        if "process" in figures:
+            what += " where every cell recorded it, else the server process's CPU per request,"
+    fell_back = sorted(
+        {
+            f"{v.language} at {verdict.label}"
+            for verdict in verdicts
+            for v in verdict.languages
+            if v.implausible_cells
+        }
+    )
+    fallback = ""
+    if fell_back and "target" not in figures:
+        what = "The server process's CPU per request (schedstat)"
+    if fell_back:
+        fallback = (
+            " In " + ", ".join(fell_back) + " the target figure fell below the server "
+            "process's own CPU in some cells: the machine's background changed after its idle "
+            "baseline was measured, so the verdict there compares the server process's CPU "
+            "per request instead."
+        )
+    return (
+        f"{what} is compared as epoll's over io_uring's in each round (the two "
+        "cells of a round ran close together in time), with the 95% interval of those "
+        "ratios; Req/s only where both rows were server-bound. A winner is named only when "
+        f"every language's interval lies on the same side of no change.{fallback}"
+    )
 
 
 def render_markdown(
@@ -271,12 +311,14 @@ def render_markdown(
     loads = record.facts.load_hosts or {"load": record.facts.load}
     for name, facts in loads.items():
         out.append(_host_line("load" if len(loads) == 1 else f"load {name}", facts))
+    out += system_lines(record)
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)
     out += ["", "## Method", "", *_method_lines(record, rows, cells), ""]
     out += verify_lines(record, cells)
     out += ["## Results", "", *_results_lines(record, rows)]
+    out += cost_lines(record, cells, rows)
     out += load_host_lines(record, cells, rows)
     if plots:
         out += ["## Plots", ""]

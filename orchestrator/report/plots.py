@@ -4,6 +4,8 @@
   load-bound bars hatched. A whisker cut at the top of the plot ends in an arrowhead.
 - latency.svg/png: median, p(99) and p(99.9) latency per server, grouped by API, with
   95% confidence whiskers.
+- cost.svg/png (runs that measured the whole target): target, server process and
+  irq+softirq CPU µs per request per server, grouped by API, with 95% whiskers.
 """
 
 from __future__ import annotations
@@ -174,8 +176,29 @@ def latency_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+def cost_figure(rows: Sequence[Row], title: str) -> Figure:
+    """What a request cost: the target, the server process, irq+softirq, one panel each."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels: tuple[tuple[RowFigure, str], ...] = (
+        (lambda row: row.cost.target_cpu_us if row.cost else None, "target (above idle)"),
+        (lambda row: row.cpu_us_per_request, "server process"),
+        (lambda row: row.cost.interrupt_us if row.cost else None, "irq + softirq"),
+    )
+    for ax, (figure, label) in zip(axes, panels, strict=True):
+        _bars(ax, rows, figure, hatch_load_bound=False)
+        ax.set_title(f"{label} CPU", fontsize=10)
+        ax.set_ylabel("µs per request (median)")
+    fig.suptitle(title, fontsize=8, wrap=True)
+    _legend(fig, rows, load_bound_note=False)
+    return fig
+
+
 def write_plots(folder: Path, rows: Sequence[Row], title: str) -> list[Path]:
-    """Write requests.{svg,png} and latency.{svg,png} into `folder`; return their paths."""
+    """Write requests, latency and (when measured) cost plots into `folder` as SVG and
+    PNG; return their paths."""
     paths = save_figure(requests_figure(rows, title), folder, "requests")
     paths += save_figure(latency_figure(rows, title), folder, "latency")
+    if any(row.cost is not None for row in rows):
+        paths += save_figure(cost_figure(rows, title), folder, "cost")
     return paths

@@ -2,7 +2,8 @@
 
 - sweep-requests: Req/s against the load point, one line per server, 95% whiskers;
   load-bound points drawn hollow.
-- sweep-cpu: server CPU µs per request against the load point, the 95% interval as a band.
+- sweep-cpu: CPU µs per request against the load point, the 95% interval as a band: the
+  server process's, and beside it the whole target's where the run measured it.
 - latency-distribution: latency against percentile at one point, the percentile axis on a
   1/(1-p) log scale as HdrHistogram plots it, one line per server (all its repetitions'
   histograms merged; the percentiles the tool reported where it gave no histogram).
@@ -115,16 +116,28 @@ def sweep_requests_figure(rows: Sequence[Row], points: Sequence[LoadPoint], titl
 
 
 def sweep_cpu_figure(rows: Sequence[Row], points: Sequence[LoadPoint], title: str) -> Figure:
-    """Server CPU per request against the load point, with interval bands."""
-    fig = Figure(figsize=(8, 4.6), layout="constrained")
-    ax = fig.add_subplot()
-    _lines(ax, rows, points, lambda row: row.cpu_us_per_request, band=True)
-    _point_axis(ax, points)
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel("server CPU µs per request (median, 95% band)")
-    ax.set_title("CPU cost per request by load point (lower is cheaper)", fontsize=9)
+    """CPU per request against the load point, with interval bands: the server process's,
+    and the whole target's beside it when the run measured it."""
+    panels: list[tuple[RowFigure, str]] = [
+        (lambda row: row.cpu_us_per_request, "server process CPU µs per request")
+    ]
+    if any(row.cost is not None and row.cost.target_cpu_us is not None for row in rows):
+        panels.append(
+            (
+                lambda row: row.cost.target_cpu_us if row.cost else None,
+                "target CPU µs per request (above idle)",
+            )
+        )
+    fig = Figure(figsize=(8 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (figure, label) in zip(axes, panels, strict=True):
+        _lines(ax, rows, points, figure, band=True)
+        _point_axis(ax, points)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(f"{label} (median, 95% band)")
+        ax.set_title("CPU cost per request by load point (lower is cheaper)", fontsize=9)
+        ax.legend(fontsize=7, ncols=2)
     fig.suptitle(title, fontsize=8, wrap=True)
-    ax.legend(fontsize=7, ncols=2)
     return fig
 
 

@@ -117,35 +117,54 @@ def _cells_of(row: Row, dropped: bool, late: bool = False) -> list[str]:
         percent_of_one(row.load_cpu),
         with_interval(row.requests_per_cpu_second, whole),
         "-" if nic is None else f"{nic.value:.2f}",
-        str(row.failed_requests),
+        *_failures(row, dropped, late),
     ]
-    if dropped:
-        cells.append(str(row.dropped_iterations))
-    if late:
-        cells.append(_late(row))
     cv = row.requests_per_second_cv
     cells += ["-" if cv is None else f"{cv * 100:.1f}%", row.limit]
     return cells
 
 
-def _with_columns(columns: list[str], dropped: bool, late: bool) -> list[str]:
+def _failures(row: Row, dropped: bool, late: bool = False) -> list[str]:
+    """Failed requests, and the open model's dropped iterations (k6) or late requests
+    (h2load) when the table has their column."""
+    return [
+        str(row.failed_requests),
+        *([str(row.dropped_iterations)] if dropped else []),
+        *([_late(row)] if late else []),
+    ]
+
+
+def _table(
+    base: Sequence[str],
+    rows: Sequence[Row],
+    dropped: bool,
+    server_column: int,
+    cells_of: Callable[[Row], list[str]],
+    late: bool = False,
+) -> str:
+    """A Markdown table of `rows`: the `base` columns, the dropped-iterations and the late
+    requests columns after Failed req. when `dropped` and `late`, and a Server column at
+    `server_column` when Api and Language do not name each row's server."""
+    columns = list(base)
     at = columns.index("Failed req.") + 1
     extra = ([DROPPED_COLUMN] if dropped else []) + ([LATE_COLUMN] if late else [])
-    return [*columns[:at], *extra, *columns[at:]]
+    columns[at:at] = extra
+    named = needs_server_column(rows)
+    if named:
+        columns.insert(server_column, "Server")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        cells = cells_of(row)
+        if named:
+            cells.insert(server_column, server_label(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: Sequence[Row], dropped: bool = False, late: bool = False) -> str:
     """The seed's table plus orch's trust columns (`dropped`: k6's open-model column;
     `late`: h2load's)."""
-    columns = _with_columns(list(COLUMNS), dropped, late)
-    named = needs_server_column(rows)
-    if named:
-        columns.insert(0, "Server")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in rows:
-        cells = [server_label(row)] if named else []
-        lines.append("| " + " | ".join([*cells, *_cells_of(row, dropped, late)]) + " |")
-    return "\n".join(lines)
+    return _table(COLUMNS, rows, dropped, 0, lambda row: _cells_of(row, dropped, late), late)
 
 
 SWEEP_COLUMNS = (
@@ -178,15 +197,10 @@ def sweep_table(
 ) -> str:
     """One row per load point and server: throughput, CPU cost per request, how busy the
     server's core and the load tool were, tail latency, failures and the limit."""
-    columns = _with_columns(list(SWEEP_COLUMNS), dropped, late)
-    named = needs_server_column(rows)
-    if named:
-        columns.insert(1, "Server")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in rows:
-        cells = [
+
+    def cells_of(row: Row) -> list[str]:
+        return [
             labels.get(row.point, row.point),
-            *([server_label(row)] if named else []),
             row.api,
             row.language,
             with_interval(row.requests_per_second, whole),
@@ -196,12 +210,8 @@ def sweep_table(
             with_interval(row.latency_p50_ms, ms, _bare_ms),
             with_interval(row.latency_p99_ms, ms, _bare_ms),
             with_interval(row.latency_p999_ms, ms, _bare_ms),
-            str(row.failed_requests),
+            *_failures(row, dropped, late),
+            row.limit,
         ]
-        if dropped:
-            cells.append(str(row.dropped_iterations))
-        if late:
-            cells.append(_late(row))
-        cells.append(row.limit)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    return _table(SWEEP_COLUMNS, rows, dropped, 1, cells_of, late)

@@ -27,6 +27,7 @@ PLOT_STEMS = (
     "rate-p99",
     "rate-latency",
     "rate-cpu",
+    "cost",
 )
 PLOT_NAMES = tuple(f"{stem}.{fmt}" for stem in PLOT_STEMS for fmt in ("svg", "png"))
 FORMATS = ("md", "csv", "json", "histograms", "plots")

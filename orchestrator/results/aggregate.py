@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from orchestrator.catalogue.spec import language_label
 from orchestrator.results.cell_result import CellResult
+from orchestrator.results.cost import CYCLES, INSTRUCTIONS, SYSCALLS
 from orchestrator.results.record import LEGACY_ORDER
 from orchestrator.results.saturation import is_load_bound
 from orchestrator.results.stats import (
@@ -20,6 +21,21 @@ from orchestrator.results.stats import (
 )
 
 Figure = Callable[[CellResult], float | None]
+
+
+@dataclass(frozen=True)
+class RowCost:
+    """What a server's requests cost the target at one point, per request, as medians
+    over its successful repetitions (None where no cell recorded the figure)."""
+
+    target_cpu_us: Estimate | None  # every counted CPU above its idle baseline
+    interrupt_us: Estimate | None  # irq + softirq on the counted CPUs
+    interrupt_cpus: list[int]  # the CPUs that did the irq + softirq work
+    context_switches: Estimate | None
+    syscalls: Estimate | None  # over the warm-up pass (perf)
+    cycles: Estimate | None
+    instructions: Estimate | None
+    ipc: Estimate | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class Row:
     more_requests: Estimate | None = None  # Req/s over the baseline's, per-round interval
     is_baseline: bool = False
     verified: bool = True  # False: measured although its server failed verify
+    cost: RowCost | None = None  # the whole cost per request (None: not recorded)
     late_requests: int | None = None  # h2load's late requests over all cells (None: not counted)
 
     @property
@@ -107,8 +124,32 @@ def _latency(field: str) -> Figure:
     return read
 
 
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
+def _row_cost(ok: Sequence[CellResult]) -> RowCost | None:
+    measured = [c for c in ok if c.cost is not None]
+    if not measured:
+        return None
+
+    def over(figure: Figure) -> Estimate | None:
+        return estimate([figure(c) for c in measured])
+
+    cpus = sorted(
+        {
+            cpu
+            for c in measured
+            if c.cost and c.cost.target
+            for cpu in c.cost.target.interrupt_cpus()
+        }
+    )
+    return RowCost(
+        target_cpu_us=over(lambda c: c.target_cpu_us_per_request),
+        interrupt_us=over(lambda c: c.interrupt_us_per_request),
+        interrupt_cpus=cpus,
+        context_switches=over(lambda c: c.context_switches_per_request),
+        syscalls=over(lambda c: c.perf_per_request(SYSCALLS)),
+        cycles=over(lambda c: c.perf_per_request(CYCLES)),
+        instructions=over(lambda c: c.perf_per_request(INSTRUCTIONS)),
+        ipc=over(lambda c: c.instructions_per_cycle),
+    )
 
 
 def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
@@ -129,7 +170,7 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
         latency_p50_ms=over(_latency("p50")),
         latency_p99_ms=over(_latency("p99")),
         latency_p999_ms=over(_latency("p999")),
-        requests_per_second=over(_rps),
+        requests_per_second=over(lambda c: c.requests_per_second),
         requests_per_cpu_second=over(lambda c: c.requests_per_cpu_second),
         cpu_us_per_request=over(lambda c: c.cpu_us_per_request),
         server_cpu=over(lambda c: c.server_cpu.utilisation if c.server_cpu else None),
@@ -141,6 +182,7 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
         failed_requests=sum(c.load.failed_requests for c in group if c.load),
         dropped_iterations=sum(c.load.dropped_iterations for c in group if c.load),
         load_bound_cells=sum(1 for u in load_values if is_load_bound(u)),
+        cost=_row_cost(ok),
         late_requests=_late(group),
     )
 

@@ -9,13 +9,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.load.result import LoadResult
+from orchestrator.results.cost import CYCLES, INSTRUCTIONS, Cost
 from orchestrator.results.saturation import is_load_bound
 
 CellStatus = Literal["ok", "failed", "skipped"]
+TICK_SLACK_SECONDS = 0.02
 
 
 class ProcessCpu(BaseModel):
-    """CPU time one process used over an interval, from /proc/PID/stat."""
+    """CPU time one process used over an interval: utime and stime from /proc/PID/stat
+    (clock ticks) and, where recorded, its threads' schedstat nanoseconds."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -25,11 +28,19 @@ class ProcessCpu(BaseModel):
     # The load tool's own measured run time inside the interval: the server can only be
     # busy then, while the interval also holds the tool's start-up and exit.
     active_seconds: float | None = None
+    schedstat_seconds: float | None = None  # None: recorded before orch read schedstat
+
+    @property
+    def tick_seconds(self) -> float:
+        """user + system, in whole clock ticks (4 ms at HZ=250)."""
+        return self.user_seconds + self.system_seconds
 
     @property
     def cpu_seconds(self) -> float:
-        """user + system."""
-        return self.user_seconds + self.system_seconds
+        """The precise figure (schedstat) when recorded, else user + system."""
+        if self.schedstat_seconds is not None:
+            return self.schedstat_seconds
+        return self.tick_seconds
 
     @property
     def busy_window_seconds(self) -> float:
@@ -143,6 +154,7 @@ class CellResult(BaseModel):
     server_log_tail: str | None = None  # the end of the server's log when it failed
     warmup_seconds: float | None = None  # unmeasured load before the measured pass
     server_startup: str | None = None  # the line the server printed about itself at start
+    cost: Cost | None = None  # the whole cost of its requests (None: recorded before it was)
 
     @property
     def key(self) -> CellKey:
@@ -185,6 +197,11 @@ class CellResult(BaseModel):
         return load is not None and is_load_bound(load)
 
     @property
+    def requests_per_second(self) -> float | None:
+        """The load tool's Req/s (None without a load result)."""
+        return None if self.load is None else self.load.requests_per_second
+
+    @property
     def requests_per_cpu_second(self) -> float | None:
         """Requests served per second of server CPU: meaningful even when load-bound."""
         if self.load is None or self.server_cpu is None or self.server_cpu.cpu_seconds <= 0:
@@ -197,6 +214,58 @@ class CellResult(BaseModel):
         if self.load is None or self.server_cpu is None or self.load.requests <= 0:
             return None
         return self.server_cpu.cpu_seconds / self.load.requests * 1e6
+
+    def _per_request(self, value: float | None, scale: float = 1.0) -> float | None:
+        if value is None or self.load is None or self.load.requests <= 0:
+            return None
+        return value / self.load.requests * scale
+
+    @property
+    def target_cpu_us_per_request(self) -> float | None:
+        """CPU microseconds the target spent per request above its idle baseline, on every
+        counted CPU: the server, its interrupts and softirqs, whatever woke for it."""
+        target = self.cost.target if self.cost is not None else None
+        return self._per_request(target.busy_above_baseline if target else None, 1e6)
+
+    @property
+    def target_cpu_plausible(self) -> bool:
+        """Whether the target figure is at least the server's own CPU (it runs on counted
+        CPUs, so the target's busy time holds it): below it, the idle baseline was higher
+        than the background during the cell, i.e. other work on the machine changed."""
+        if self.cost is None or self.cost.target is None:
+            return False
+        target = self.cost.target
+        # /proc/stat counts in 10 ms ticks: two per counted CPU of slack.
+        slack = TICK_SLACK_SECONDS * max(1, len(target.cpus))
+        return target.busy_above_baseline + slack >= self.cost.process.cpu_seconds
+
+    @property
+    def interrupt_us_per_request(self) -> float | None:
+        """irq + softirq microseconds per request on the target's counted CPUs."""
+        target = self.cost.target if self.cost is not None else None
+        return self._per_request(target.interrupt_work if target else None, 1e6)
+
+    @property
+    def context_switches_per_request(self) -> float | None:
+        """The server's voluntary and involuntary context switches per request."""
+        if self.cost is None:
+            return None
+        process = self.cost.process
+        return self._per_request(process.voluntary_switches + process.involuntary_switches)
+
+    def perf_per_request(self, event: str) -> float | None:
+        """A perf event's count per request over the warm-up pass (None: not counted)."""
+        perf = self.cost.perf if self.cost is not None else None
+        return perf.per_request(event) if perf is not None else None
+
+    @property
+    def instructions_per_cycle(self) -> float | None:
+        """IPC over the warm-up pass, where the CPU has a PMU."""
+        cycles = self.perf_per_request(CYCLES)
+        instructions = self.perf_per_request(INSTRUCTIONS)
+        if cycles is None or instructions is None or cycles <= 0:
+            return None
+        return instructions / cycles
 
     @property
     def load_requests_per_cpu_second(self) -> float | None:

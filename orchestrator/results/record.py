@@ -14,9 +14,14 @@ from orchestrator.facts import HostFacts
 from orchestrator.inventory import Inventory
 from orchestrator.load.points import LoadPoint, Profile, Stage, parse_duration
 from orchestrator.results.cell_result import CellKey
+from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.verification import Verification
+from orchestrator.system.model import SystemRecord
 
-FORMAT_VERSION = 3  # 3: several load hosts (inventory load.hosts, facts.load_hosts)
+# 3: several load hosts (inventory load.hosts, facts.load_hosts); 4: how cells cost the
+# target (`measurement`) and the hosts' system facts, warnings and tune (`system`), both
+# absent from older files
+FORMAT_VERSION = 4
 # The servers of runs recorded before the catalogue (no `servers` in run.json): the six
 # reference servers, in the order their tables listed them.
 LEGACY_ORDER = ("c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring")
@@ -64,6 +69,8 @@ class ResumeRecord(_Record):
     command: str
     orch_commit: str
     cells: list[CellKey]
+    measurement: MeasurementRecord | None = None  # the resumed part's baseline and CPUs
+    system: SystemRecord | None = None  # the hosts' systems when it resumed
 
 
 class RunRecord(_Record):
@@ -101,6 +108,10 @@ class RunRecord(_Record):
     servers: dict[str, ServerEntry] = {}
     verification: dict[str, Verification] = {}
     allow_unverified: bool = False
+    measurement: MeasurementRecord | None = None  # how cells cost the target (orch 0.3)
+    # The hosts' system facts, warnings and any tune applied for the run (none before
+    # orch recorded them).
+    system: SystemRecord | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,16 @@ from orchestrator.results.cell_result import CellResult
 from orchestrator.results.stats import Estimate, paired_ratio_ci
 
 Side = Literal["io_uring", "epoll", "none"]
+CpuFigure = Literal["target", "process"]
+# The CellResult property each figure reads, and how the report names it.
+FIGURE_FIELDS: dict[CpuFigure, str] = {
+    "target": "target_cpu_us_per_request",
+    "process": "cpu_us_per_request",
+}
+FIGURE_NAMES: dict[CpuFigure, str] = {
+    "target": "target CPU per request",
+    "process": "server process CPU per request",
+}
 
 
 def side_of(ratio: Estimate | None) -> Side:
@@ -43,11 +53,54 @@ class LanguageVerdict:
     cpu_ratio: Estimate | None  # epoll CPU per request / io_uring's, per-round pairs
     rps_ratio: Estimate | None  # io_uring Req/s / epoll's; None unless both server-bound
     load_bound: bool  # either row was limited by the load tool
+    figure: CpuFigure = "process"  # which CPU per request cpu_ratio compares
+    process_ratio: Estimate | None = None  # the process figure's, when cpu_ratio is target's
+    why: Why | None = None  # syscalls and context switches per request of both
+    implausible_cells: int = 0  # cells whose target figure fell below the process's
 
     @property
     def cpu_side(self) -> Side:
         """The API that used less CPU per request, or none."""
         return side_of(self.cpu_ratio)
+
+    @property
+    def figures_disagree(self) -> bool:
+        """The target-wide and the process figure put the APIs on different sides."""
+        other = side_of(self.process_ratio)
+        return self.figure == "target" and other != "none" and other != self.cpu_side
+
+
+def _count(value: float) -> str:
+    """A count per request: two decimals, three below 0.1 (0.004 context switches)."""
+    return f"{value:.2f}" if value >= 0.095 else f"{value:.3f}"
+
+
+@dataclass(frozen=True)
+class Why:
+    """What each API did per request: syscalls (over the warm-up pass) and context
+    switches (over the measured pass), medians over the rounds."""
+
+    epoll_syscalls: float | None
+    io_uring_syscalls: float | None
+    epoll_switches: float | None
+    io_uring_switches: float | None
+
+    def sentence(self) -> str | None:
+        """`io_uring 0.11 syscalls and 0.02 context switches per request, epoll 2.03 and
+        0.41` (syscalls left out where perf did not count them; None: nothing counted)."""
+        pairs = [
+            (what, io, ep)
+            for what, io, ep in (
+                ("syscalls", self.io_uring_syscalls, self.epoll_syscalls),
+                ("context switches", self.io_uring_switches, self.epoll_switches),
+            )
+            if io is not None and ep is not None
+        ]
+        if not pairs:
+            return None
+        io_words = " and ".join(f"{_count(io)} {what}" for what, io, _ in pairs)
+        ep_words = " and ".join(_count(ep) for _, _, ep in pairs)
+        return f"io_uring {io_words} per request, epoll {ep_words}"
 
 
 @dataclass(frozen=True)
@@ -77,17 +130,13 @@ def _pairs(
         found: dict[int, float] = {}
         for cell in cells:
             if cell.server == server and cell.point == point and cell.status == "ok":
-                value = getattr(cell, figure) if figure != "rps" else _rps(cell)
+                value = getattr(cell, figure)
                 if value is not None and value > 0:
                     found[cell.repetition] = value
         return found
 
     ep, io = by_round(epoll), by_round(io_uring)
     return [(ep[r], io[r]) for r in sorted(ep) if r in io]
-
-
-def _rps(cell: CellResult) -> float | None:
-    return None if cell.load is None else cell.load.requests_per_second
 
 
 def _ratio(pairs: list[tuple[float, float]]) -> Estimate | None:
@@ -113,6 +162,35 @@ def comparable_pairs(rows: Sequence[Row]) -> list[tuple[str, Row, Row]]:
     return pairs
 
 
+def _figure(
+    cells: Sequence[CellResult], servers: tuple[str, str], point: str
+) -> tuple[CpuFigure, int]:
+    """The target-wide figure when every successful cell of the pair has a plausible one,
+    else the server process's (runs recorded before orch measured the target, or a
+    machine whose background changed after its idle baseline); and how many cells had an
+    implausible target figure."""
+    chosen = [c for c in cells if c.server in servers and c.point == point and c.status == "ok"]
+    if not chosen or any(c.target_cpu_us_per_request is None for c in chosen):
+        return "process", 0
+    implausible = sum(1 for c in chosen if not c.target_cpu_plausible)
+    return ("process" if implausible else "target"), implausible
+
+
+def _why(epoll: Row, io_uring: Row) -> Why | None:
+    if epoll.cost is None or io_uring.cost is None:
+        return None
+
+    def value(estimate: Estimate | None) -> float | None:
+        return None if estimate is None else estimate.value
+
+    return Why(
+        epoll_syscalls=value(epoll.cost.syscalls),
+        io_uring_syscalls=value(io_uring.cost.syscalls),
+        epoll_switches=value(epoll.cost.context_switches),
+        io_uring_switches=value(io_uring.cost.context_switches),
+    )
+
+
 def point_verdicts(
     cells: Sequence[CellResult], rows: Sequence[Row], points: Sequence[LoadPoint]
 ) -> list[PointVerdict]:
@@ -123,14 +201,23 @@ def point_verdicts(
         languages = []
         for label, epoll_row, io_row in comparable_pairs([r for r in rows if r.point == key]):
             epoll, io_uring = epoll_row.server, io_row.server
-            cpu = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
+            figure, implausible = _figure(cells, (epoll, io_uring), key)
+            cpu = _ratio(_pairs(cells, epoll, io_uring, key, FIGURE_FIELDS[figure]))
+            process = None
+            if figure == "target":
+                process = _ratio(_pairs(cells, epoll, io_uring, key, "cpu_us_per_request"))
             bound = epoll_row.load_bound or io_row.load_bound
             rps = None
             if not bound and not point.is_open:
                 # io_uring over epoll: pairs reversed.
-                pairs = [(b, a) for a, b in _pairs(cells, epoll, io_uring, key, "rps")]
+                pairs = [
+                    (b, a) for a, b in _pairs(cells, epoll, io_uring, key, "requests_per_second")
+                ]
                 rps = _ratio(pairs)
-            languages.append(LanguageVerdict(label, cpu, rps, bound))
+            why = _why(epoll_row, io_row)
+            languages.append(
+                LanguageVerdict(label, cpu, rps, bound, figure, process, why, implausible)
+            )
         if languages:
             verdicts.append(PointVerdict(key, point.describe(), languages, point.is_open))
     return verdicts
@@ -198,18 +285,26 @@ def _rps_clause(verdict: PointVerdict) -> str:
     return "Req/s was set by the load tool" if bound else "Req/s not measured"
 
 
+def _cpu_words(verdict: PointVerdict) -> str:
+    """`CPU per request`, named `target CPU per request` where the verdict used the
+    target-wide figure for every language (runs before it read only the process)."""
+    figures = {v.figure for v in verdict.languages if v.cpu_ratio is not None}
+    return "target CPU per request" if figures == {"target"} else "CPU per request"
+
+
 def sentence(verdict: PointVerdict) -> str:
     """The verdict at one point in plain words."""
     with_cpu = [v for v in verdict.languages if v.cpu_ratio is not None]
     start = f"At {verdict.label}"
     if not with_cpu:
         return f"{start} no language had CPU per request for both APIs: no winner."
+    cpu = _cpu_words(verdict)
     winner = verdict.winner
     if winner != "none":
         other = "epoll" if winner == "io_uring" else "io_uring"
         detail = [f"{v.language} {_less_cpu(v.cpu_ratio)}" for v in with_cpu if v.cpu_ratio]
         head = (
-            f"{start} {winner} used less CPU per request than {other} in "
+            f"{start} {winner} used less {cpu} than {other} in "
             f"{_join([v.language for v in with_cpu])}: {_join(detail)} less"
         )
     else:
@@ -217,14 +312,15 @@ def sentence(verdict: PointVerdict) -> str:
         for v in with_cpu:
             assert v.cpu_ratio is not None
             if v.cpu_side == "none":
-                groups["none"].append(f"{v.language} ({_signed_change(v.cpu_ratio)})")
+                change = _signed_change(v.cpu_ratio).replace("CPU per request", cpu, 1)
+                groups["none"].append(f"{v.language} ({change})")
             else:
                 groups[v.cpu_side].append(f"{v.language} ({_less_cpu(v.cpu_ratio)} less)")
         said = []
         if groups["io_uring"]:
-            said.append(f"io_uring used less CPU per request in {_join(groups['io_uring'])}")
+            said.append(f"io_uring used less {cpu} in {_join(groups['io_uring'])}")
         if groups["epoll"]:
-            said.append(f"epoll used less CPU per request in {_join(groups['epoll'])}")
+            said.append(f"epoll used less {cpu} in {_join(groups['epoll'])}")
         if groups["none"]:
             said.append(f"no clear difference in {_join(groups['none'])}")
         if groups["io_uring"] and groups["epoll"]:
@@ -235,3 +331,22 @@ def sentence(verdict: PointVerdict) -> str:
             why = "an interval includes no change"
         head = f"{start} {'; '.join(said)}: no winner ({why})"
     return f"{head}. {_rps_clause(verdict)}."
+
+
+def explanation_lines(verdict: PointVerdict) -> list[str]:
+    """Below a point's sentence: where the server process's own CPU per request puts the
+    APIs on the other side from the target's, and, where a difference is named, why in one
+    line (syscalls and context switches per request)."""
+    lines = []
+    for v in verdict.languages:
+        if v.figures_disagree and v.process_ratio is not None:
+            side = side_of(v.process_ratio)
+            lines.append(
+                f"In {v.language} the server process's own CPU per request puts {side} "
+                f"ahead ({_less_cpu(v.process_ratio)} less), the target's the other way: "
+                "the difference lies in work outside the process (interrupts, softirqs, "
+                "wake-ups on other CPUs)."
+            )
+        if v.cpu_side != "none" and v.why is not None and (said := v.why.sentence()):
+            lines.append(f"Why, in {v.language}: {said}.")
+    return lines

@@ -23,7 +23,8 @@ from orchestrator.load.wrk import Wrk
 from orchestrator.log import Log
 from orchestrator.measure.cell import Cell
 from orchestrator.measure.context import RunContext
-from orchestrator.measure.counters import detect_interface
+from orchestrator.measure.cost_plan import CostPlan, plan_costs
+from orchestrator.measure.interface import detect_interface
 from orchestrator.measure.ports import port_in_use, wait_port_free
 from orchestrator.results.cell_result import utc_now
 from orchestrator.results.record import ResumeRecord
@@ -41,7 +42,14 @@ from orchestrator.run.signals import (
     stop_on_signals,
 )
 from orchestrator.run.start_record import command_line, new_record, orch_commit, peer_address
+from orchestrator.run.system_state import (
+    Placement,
+    hosts_by_name,
+    run_system,
+    system_hosts,
+)
 from orchestrator.split_pass.members import LoadMember, load_members
+from orchestrator.system.session import restore_left_by_runs
 
 
 def choose_load_tool(
@@ -111,6 +119,34 @@ def _prepare(
     return Prepared(deployed, tool, nofile, members)
 
 
+def load_cpus_on_target(inv: Inventory, deployed: DeployResult) -> list[int]:
+    """The load CPUs of load hosts that are the target's machine (one boot id: loopback,
+    or the lab's namespaces): the target's cost leaves them out."""
+    machine = deployed.target_facts.boot_id
+    cpus: set[int] = set()
+    for member in inv.load_members:
+        here = deployed.load_hosts.get(member.host)
+        facts = here.facts if here is not None else deployed.load_facts
+        if machine and facts.boot_id == machine:
+            cpus.update(member.cpus)
+    return sorted(cpus)
+
+
+def _cost_plan(
+    inv: Inventory, target: Host, prepared: Prepared, interface: str | None, perf: bool, log: Log
+) -> CostPlan:
+    """What every cell measures of the target, with the idle baseline measured now."""
+    log("measuring the target's idle baseline (2 s)")
+    return plan_costs(
+        target,
+        inv.target.cpus,
+        load_cpus_on_target(inv, prepared.deployed),
+        interface,
+        prepared.deployed.target_facts.clock_ticks,
+        perf,
+    )
+
+
 def _context(
     inv: Inventory,
     hosts: RunHosts,
@@ -118,6 +154,7 @@ def _context(
     opts: RunOptions,
     keeper: RecordKeeper,
     interface: str | None,
+    cost_plan: CostPlan,
     log: Log,
 ) -> RunContext:
     """What every cell of the run shares; each server is verified (once) through `keeper`,
@@ -136,6 +173,7 @@ def _context(
         verify=keeper.verifier(log),
         allow_unverified=opts.allow_unverified,
         load_members=prepared.members,
+        cost_plan=cost_plan,
     )
 
 
@@ -162,6 +200,8 @@ def execute_run(
         target, load = hosts.target, hosts.load
         try:
             try:
+                systems = system_hosts(inv, hosts_by_name(inv, hosts))
+                restore_left_by_runs(systems, log)
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
                 # A rate search plans each step as it goes.
                 cells = (
@@ -173,38 +213,47 @@ def execute_run(
                 interface = inv.target.interface or detect_interface(target, peer)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(None, signal_name(stop)) from None
-            run_dir = RunDirectory.create(opts.out, opts.label)
-            with run_dir.lock():
-                record = new_record(
-                    inv,
-                    opts,
-                    prepared.deployed,
-                    prepared.tool,
-                    prepared.members,
-                    cells,
-                    run_dir.path.name,
-                    interface,
-                    load,
-                )
-                run_dir.write_run(record)
-                keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-                ctx = _context(inv, hosts, prepared, opts, keeper, interface, log)
-                noted = keeper.noting(on_done)
-                if opts.auto_rates:
-                    _measure(
-                        keeper,
-                        lambda: search_rates(
-                            ctx,
-                            opts.servers,
-                            opts.rate_point,
-                            opts.repetitions,
-                            keeper.extend,
-                            on_start,
-                            noted,
-                        ),
+            # Tuned (with --tune) before the idle baseline, which must see the run's settings.
+            placement = Placement(opts.receive_work, interface, tuple(inv.target.cpus))
+            with run_system(systems, opts.tune, log, placement=placement) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(None, signal_name(stop)) from None
+                run_dir = RunDirectory.create(opts.out, opts.label)
+                with run_dir.lock():
+                    record = new_record(
+                        inv,
+                        opts,
+                        prepared.deployed,
+                        prepared.tool,
+                        prepared.members,
+                        cells,
+                        run_dir.path.name,
+                        interface,
+                        load,
+                        costs.record,
+                        system,
                     )
-                else:
-                    _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
+                    run_dir.write_run(record)
+                    keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+                    ctx = _context(inv, hosts, prepared, opts, keeper, interface, costs, log)
+                    noted = keeper.noting(on_done)
+                    if opts.auto_rates:
+                        _measure(
+                            keeper,
+                            lambda: search_rates(
+                                ctx,
+                                opts.servers,
+                                opts.rate_point,
+                                opts.repetitions,
+                                keeper.extend,
+                                on_start,
+                                noted,
+                            ),
+                        )
+                    else:
+                        _measure(keeper, lambda: run_plan(ctx, cells, on_start, noted))
             return run_dir
         finally:
             hosts.close()
@@ -231,22 +280,32 @@ def resume_run(
             for cell in cells:
                 run_dir.clear_unfinished(cell.key)
             try:
+                systems = system_hosts(inv, hosts_by_name(inv, hosts))
+                restore_left_by_runs(systems, log)
                 prepared = _prepare(inv, opts, target, hosts.loads, log)
             except (KeyboardInterrupt, Interrupted) as stop:
                 raise RunInterrupted(run_dir, signal_name(stop)) from None
-            resumption = ResumeRecord(
-                at=utc_now(),
-                command=command_line(),
-                orch_commit=orch_commit(),
-                cells=[cell.key for cell in cells],
-            )
-            record = record.model_copy(
-                update={"resumed": [*record.resumed, resumption], "status": "running"}
-            )
-            run_dir.write_run(record)
-            keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
-            ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, log)
-            _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
+            placement = Placement(opts.receive_work, record.interface, tuple(inv.target.cpus))
+            with run_system(systems, opts.tune, log, run_dir, placement) as system:
+                try:
+                    costs = _cost_plan(inv, target, prepared, record.interface, opts.perf, log)
+                except (KeyboardInterrupt, Interrupted) as stop:
+                    raise RunInterrupted(run_dir, signal_name(stop)) from None
+                resumption = ResumeRecord(
+                    at=utc_now(),
+                    command=command_line(),
+                    orch_commit=orch_commit(),
+                    cells=[cell.key for cell in cells],
+                    measurement=costs.record,
+                    system=system,
+                )
+                record = record.model_copy(
+                    update={"resumed": [*record.resumed, resumption], "status": "running"}
+                )
+                run_dir.write_run(record)
+                keeper = RecordKeeper(run_dir, record, prepared.tool, prepared.members)
+                ctx = _context(inv, hosts, prepared, opts, keeper, record.interface, costs, log)
+                _measure(keeper, lambda: run_plan(ctx, cells, on_start, keeper.noting(on_done)))
             return run_dir
         finally:
             hosts.close()

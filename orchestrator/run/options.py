@@ -23,11 +23,12 @@ from orchestrator.load.choice import (
 )
 from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
+from orchestrator.run.placement import ReceiveWork, check_receive_work
 from orchestrator.run.rate_search import START_RATE, staircase
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
-SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (README: precision)
+SHORT_SWEEP_PROFILE = "sweep-short"  # wrk's: short cells, many rounds (METHOD.md: why short cells)
 SWEEP_REPETITIONS = 20  # rounds of a sweep when neither its profile nor the user say
 AUTO_RATE_REPETITIONS = 2  # a rate search's rounds at each rate: all must keep up
 
@@ -48,6 +49,9 @@ class RunOptions:
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
     allow_unverified: bool = False  # measure servers that failed verify (rows marked)
+    perf: bool = True  # perf stat on the server over each warm-up pass
+    receive_work: ReceiveWork = "as-is"  # where the target's receive work runs
+    tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
 
     def rate_point(self, rate: int) -> LoadPoint:
         """The open-model point a rate search measures at `rate`: k6 with the run's VU
@@ -83,6 +87,9 @@ class RunRequest:
     out: Path | None = None
     accept_new_host_keys: bool = False
     allow_unverified: bool = False
+    perf: bool = True
+    tune: bool = False
+    receive_work: str | None = None  # --receive-work (None: the inventory's)
 
 
 def default_repetitions(profile_name: str) -> int:
@@ -154,6 +161,11 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         accept_new_host_keys=request.accept_new_host_keys,
         auto_rates=auto,
         allow_unverified=request.allow_unverified,
+        perf=request.perf,
+        tune=request.tune,
+        receive_work=check_receive_work(request.receive_work, "--receive-work")
+        if request.receive_work is not None
+        else inv.target.receive_work,
     )
 
 

@@ -11,6 +11,7 @@ from orchestrator.errors import UserError
 from orchestrator.measure.cell import Cell
 from orchestrator.results.rundir import RUN_FILE, RunDirectory
 from orchestrator.run.options import RunOptions
+from orchestrator.run.placement import check_receive_work
 
 
 @dataclass(frozen=True)
@@ -60,5 +61,10 @@ def plan_resume(path: Path, accept_new_host_keys: bool = False) -> ResumePlan:
         pipeline=record.load_tool.pipeline,
         accept_new_host_keys=accept_new_host_keys,
         allow_unverified=record.allow_unverified,
+        perf=record.measurement is None or record.measurement.perf != "off",
+        receive_work=check_receive_work(
+            record.system.receive_work if record.system else "as-is", f"{source}: receive_work"
+        ),
+        tune=record.system is not None and record.system.tune,
     )
     return ResumePlan(run_dir, options, planned, missing)

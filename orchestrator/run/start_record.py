@@ -20,9 +20,11 @@ from orchestrator.load.wrk import Wrk
 from orchestrator.measure.cell import Cell
 from orchestrator.paths import project_root
 from orchestrator.results.cell_result import utc_now
+from orchestrator.results.cost import MeasurementRecord
 from orchestrator.results.record import K6Provision, LoadToolRecord, RunFacts, RunRecord
 from orchestrator.run.options import RunOptions
 from orchestrator.split_pass.members import LoadMember, load_model
+from orchestrator.system.model import SystemRecord
 
 
 def orch_commit() -> str:
@@ -108,6 +110,8 @@ def new_record(
     run_id: str,
     interface: str | None,
     load: Host,
+    measurement: MeasurementRecord,
+    system: SystemRecord | None = None,
 ) -> RunRecord:
     """run.json of a run about to start."""
     pipeline = opts.pipeline if tool.kind == "wrk" else 1
@@ -152,4 +156,6 @@ def new_record(
         plan=[cell.key for cell in cells],
         servers={server.name: server.entry for server in opts.servers},
         allow_unverified=opts.allow_unverified,
+        measurement=measurement,
+        system=system,
     )

@@ -17,6 +17,7 @@ from orchestrator.errors import HostError
 from orchestrator.hosts.base import describe_exit
 from orchestrator.leftovers import forget_server, record_server
 from orchestrator.measure.context import RunContext
+from orchestrator.measure.http_client import Step, exchange, request
 from orchestrator.measure.server_process import (
     check_port_free,
     fetch_log,
@@ -29,7 +30,6 @@ from orchestrator.results.cell_result import utc_now
 from orchestrator.results.rundir import write_atomic
 from orchestrator.results.verification import Verification, VerifyStep
 from orchestrator.verify.answers import judge
-from orchestrator.verify.http_client import Step, exchange, request
 
 VERIFY_DIR = "verify"  # in the run directory: verify/<server>/server.log, answers.txt
 PIPELINED = 16
