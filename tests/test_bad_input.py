@@ -136,9 +136,9 @@ BAD_SWEEPS = [
     ),
     (
         ("--load-tool", "h2load", "--rates", "100000", "--warmup", "5ms"),
-        "--connections: 100,000 req/s on 1000 connections sends 500 requests in 0.005 s "
-        "(profile sweep-short warm-up), fewer than connections; h2load needs one per "
-        "connection at least",
+        "--warmup: 100,000 req/s on 1000 connections sends 500 requests in 0.005 s, fewer "
+        "than its connections; h2load needs one per connection at least (give a longer "
+        "--warmup)",
     ),
     (
         ("--rate", "100", "--rates", "200"),

@@ -58,11 +58,13 @@ def check_h2load_requests(tool: str, profile: Profile, points: Sequence[LoadPoin
     no request (h2load holds a rate as a number of requests)."""
     if tool != "h2load":
         return
-    passes = [profile] + ([profile.warmup_profile()] if profile.warmup_seconds > 0 else [])
+    passes = [("--duration", profile)]
+    if profile.warmup_seconds > 0:
+        passes.append(("--warmup", profile.warmup_profile()))
     for point in points:
         if point.is_open:
-            for pass_profile in passes:
-                h2load.check_requests(pass_profile, point)
+            for option, pass_profile in passes:
+                h2load.check_requests(pass_profile, point, option)
 
 
 def parse_list(text: str, option: str) -> list[int]:

@@ -123,14 +123,15 @@ def requests_of(profile: Profile, point: LoadPoint) -> int:
     return round((point.rate or 0) * profile.duration)
 
 
-def check_requests(profile: Profile, point: LoadPoint) -> None:
-    """Refuse (UserError) an open point whose pass gives a connection no request."""
+def check_requests(profile: Profile, point: LoadPoint, option: str = "--duration") -> None:
+    """Refuse (UserError) an open point whose pass (of `option`'s length) gives a
+    connection no request."""
     requests = requests_of(profile, point)
     if requests < point.vus:
         raise UserError(
-            f"--connections: {point.describe()} on {connections_text(point.vus)} sends "
-            f"{requests:,} requests in {profile.duration:g} s (profile {profile.name}), "
-            "fewer than connections; h2load needs one per connection at least"
+            f"{option}: {point.describe()} on {connections_text(point.vus)} sends "
+            f"{requests:,} requests in {profile.duration:g} s, fewer than its connections; "
+            f"h2load needs one per connection at least (give a longer {option})"
         )
 
 
