@@ -45,6 +45,11 @@ INVENTORIES = [
         "use key_file, ssh-agent or ~/.ssh/config",
         id="password",
     ),
+    pytest.param(
+        GOOD_HOSTS + "target: {host: local, cpus: [0], receive_work: elsewhere}\n" + GOOD_LOAD,
+        "target.receive_work: Input should be 'server', 'other' or 'as-is'",
+        id="unknown-placement",
+    ),
 ]
 
 
@@ -72,6 +77,11 @@ def test_bad_inventory(tmp_path: Path, text: str, message: str, command: str) ->
             "--matrix: unknown matrix 'everything' (known: full, reference, epoll, io_uring, c, "
             "rust, zig)",
             id="unknown-matrix",
+        ),
+        pytest.param(
+            ("run", "--receive-work", "nowhere"),
+            "--receive-work: unknown placement 'nowhere' (known: server, other, as-is)",
+            id="unknown-placement",
         ),
         pytest.param(
             ("run", "-i", "no-such-hosts.yaml"),

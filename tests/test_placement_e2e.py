@@ -82,12 +82,15 @@ def test_kill_9_then_resume_puts_the_placement_back(tmp_path: Path, lo_rps: str)
     inventory = write_loopback_inventory(tmp_path)
     args = ["run", "-i", str(inventory), *SERVER, *CELLS, "--repetitions", "3",
             "--receive-work", "server", "--out", str(tmp_path / "runs")]  # fmt: skip
+    runs = tmp_path / "runs"
     with background(args, tmp_path) as run:
-        wait_for("the placement", lambda: RPS.read_text() != lo_rps, 120, run)
+        # Placed before the run directory exists: wait for both.
+        placed = lambda: RPS.read_text() != lo_rps and list(runs.glob("*/run.json"))  # noqa: E731
+        wait_for("the placement and run.json", placed, 120, run)
         run.proc.kill()
         run.proc.wait()
     assert RPS.read_text() != lo_rps and STATE.is_file()  # nothing could put it back
-    run_dir = one_run_dir(tmp_path / "runs")
+    run_dir = one_run_dir(runs)
     resumed = orch("run", "--resume", str(run_dir), timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     # The killed run's change is put back first; the resume places again, then puts back.
