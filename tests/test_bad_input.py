@@ -108,7 +108,7 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path, command: str) -> None:
     assert only_line(done.stderr) == f"orch: error: {tmp_path}: not a run directory (no run.json)"
 
 
-NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool k6 for arrival rates"
+NO_WRK_RATES = "--rates: wrk has no open model; use --load-tool h2load (or k6) for arrival rates"
 BAD_SWEEPS = [
     (
         ("--connections", "0,abc"),
@@ -128,6 +128,27 @@ BAD_SWEEPS = [
         ("--load-tool", "k6", "--connections", "10", "--profile", "sweep-short"),
         "--warmup: k6 holds a load point for at least 1 s, and profile sweep-short asks "
         "0.25 s (give 1s or more, or use wrk)",
+    ),
+    (
+        ("--load-tool", "h2load", "--connections", "10", "--pipeline", "4"),
+        "--pipeline: orch runs h2load one request at a time per connection (its late "
+        "requests are counted that way); use --load-tool wrk-pipelined",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "5000,60000", "--connections", "100"),
+        "--connections: h2load sends at most 100 req/s per connection (its rate timer ticks "
+        "every 10 ms at most), so 60,000 req/s needs at least 600 connections, not 100 (or "
+        "leave --connections out: orch then opens one per 100 req/s)",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "auto", "--connections", "100"),
+        "--connections: with --rates auto, orch opens one h2load connection per 100 req/s",
+    ),
+    (
+        ("--load-tool", "h2load", "--rates", "100000", "--warmup", "5ms"),
+        "--warmup: 100,000 req/s on 1000 connections sends 500 requests in 0.005 s, fewer "
+        "than its connections; h2load needs one per connection at least (give a longer "
+        "--warmup)",
     ),
     (
         ("--rate", "100", "--rates", "200"),

@@ -139,6 +139,11 @@ def test_two_host_inventory_is_understood(tmp_path: Path) -> None:
             "hosts.local.connection: Input should be 'local' or 'ssh'",
             id="bad-type",
         ),
+        pytest.param(
+            LOOPBACK.replace("cpus: [1]}", "cpus: [1], tool: h3load}"),
+            "load.tool: Input should be 'k6', 'wrk' or 'h2load'",
+            id="unknown-tool",
+        ),
         pytest.param("hosts: [\n", "YAML syntax error at line 2", id="yaml-syntax"),
         pytest.param("- just\n- a list\n", "the inventory must be a mapping", id="not-mapping"),
     ],
@@ -151,6 +156,13 @@ def test_bad_inventory_names_file_and_key(tmp_path: Path, text: str, expected: s
     assert message.startswith(f"{path}: "), message
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_h2load_from_the_inventory(tmp_path: Path) -> None:
+    inv = load_inventory(
+        write(tmp_path, LOOPBACK.replace("cpus: [1]}", "cpus: [1], tool: h2load, h2load_path: /x}"))
+    )
+    assert (inv.load.tool, inv.load.h2load_path) == ("h2load", "/x")
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

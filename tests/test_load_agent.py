@@ -1,19 +1,22 @@
 """orch's load agent (load/agent.py), as the program a load host runs: the exact
-reduction of k6's CSV samples, its speed, and one whole pass with a stand-in tool."""
+reduction of k6's CSV samples, its speed, one whole pass with a stand-in tool, and its
+`after` step running h2load's log reducer (load/h2load_log.py) there."""
 
 from __future__ import annotations
 
 import ast
 import csv
+import json
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from orchestrator.load import agent
+from orchestrator.load import agent, h2load_log
 from orchestrator.load.agent import duration_to_us, reduce_k6_csv
 
 HEADER = "metric_name,timestamp,metric_value,extra_tags,metadata\n"
@@ -78,8 +81,10 @@ def test_reduction_of_a_cell_at_100k_requests_a_second(tmp_path: Path) -> None:
     assert len(histogram) == 1000 and set(histogram.values()) == {500}  # 0 to 999 µs
 
 
-def test_the_agent_imports_only_the_standard_library() -> None:
-    tree = ast.parse(Path(agent.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("program", [agent, h2load_log], ids=["agent", "h2load_log"])
+def test_the_programs_import_only_the_standard_library(program: ModuleType) -> None:
+    assert program.__file__ is not None
+    tree = ast.parse(Path(program.__file__).read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
@@ -93,7 +98,7 @@ def test_the_agent_imports_only_the_standard_library() -> None:
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
 
 
-def _spec(tmp_path: Path, argv: list[str]) -> Path:
+def _spec(tmp_path: Path, argv: list[str], after: list[str] | None = None) -> Path:
     spec = agent.AgentSpec(
         argv=argv,
         env={"ORCH_TEST": "yes"},
@@ -101,6 +106,7 @@ def _spec(tmp_path: Path, argv: list[str]) -> Path:
         ready=str(tmp_path / "ready.json"),
         go=str(tmp_path / "go"),
         result=str(tmp_path / "pass.json"),
+        after=after,
     )
     path = tmp_path / "spec.json"
     path.write_text(spec.to_json())
@@ -162,3 +168,29 @@ def test_a_failing_tool_makes_the_agent_exit_2(tmp_path: Path) -> None:
     assert proc.wait(timeout=10) == 2
     result = _record(tmp_path)
     assert result.exit_status == 3 and result.histogram is None
+
+
+def test_the_after_step_reduces_h2load_s_log_where_it_was_written(tmp_path: Path) -> None:
+    """The tool (here a stand-in copying a real h2load log) writes its log; the agent then
+    runs orch's reducer, which leaves the histogram and deletes the log."""
+    log, out = tmp_path / "h2load-requests.tsv", tmp_path / "h2load-histogram.json"
+    real = Path(__file__).parent / "data" / "h2load" / "status-500.tsv"
+    tool = [sys.executable, "-c", f"import shutil; shutil.copy({str(real)!r}, {str(log)!r})"]
+    reduce = [sys.executable, h2load_log.__file__, str(log), str(out)]
+    proc = subprocess.Popen([sys.executable, agent.__file__, str(_spec(tmp_path, tool, reduce))])
+    _go_when_ready(tmp_path, 0.0)
+    assert proc.wait(timeout=30) == 0
+    assert json.loads(out.read_text())["samples"] == 200 and not log.exists()
+    assert _record(tmp_path).error is None
+
+
+def test_an_after_step_that_fails_fails_the_pass(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-log.tsv")
+    reduce = [sys.executable, h2load_log.__file__, missing, str(tmp_path / "out.json")]
+    spec = _spec(tmp_path, ["true"], reduce)
+    proc = subprocess.Popen([sys.executable, agent.__file__, str(spec)], stderr=subprocess.PIPE)
+    _go_when_ready(tmp_path, 0.0)
+    assert proc.wait(timeout=30) == 1
+    error = _record(tmp_path).error or ""
+    assert error.startswith(f"{h2load_log.__file__} exited with status 1: orch h2load log: ")
+    assert "cannot read h2load's log" in error

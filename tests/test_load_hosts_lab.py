@@ -1,6 +1,6 @@
-"""Each cell's load split across two load machines of the lab (needs root): k6 and wrk
-each ran their own share in their own namespace, the merge is exact against the raw
-samples, and a load host lost mid-cell (its sshd killed, its veth cut) fails only that
+"""Each cell's load split across two load machines of the lab (needs root): k6, wrk and
+h2load each ran their own share in their own namespace, the merge is exact against the
+raw samples, and a load host lost mid-cell (its sshd killed, its veth cut) fails only that
 cell, stops the other host's load by PID, and --resume finishes the run with nothing
 left running on any host.
 """
@@ -21,6 +21,7 @@ from load_hosts_helpers import (
     count_load_left,
     kept_samples,
     merged_load,
+    raw_h2load_latencies,
     raw_k6_durations,
     samples_of_histogram,
     tools_by_namespace,
@@ -138,6 +139,44 @@ def test_wrk_on_two_hosts_splits_connections_and_merges_exactly(lab: Lab, tmp_pa
     print(f"wrk: merged {percentiles} equal the union of {sum(map(len, raw.values()))} samples")
     skew = merged_load(cell).start_skew_seconds
     assert skew is not None and 0 <= skew < 0.05
+
+
+def test_h2load_on_two_hosts_splits_connections_and_rate_and_merges_exactly(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCH_KEEP_LOAD_SAMPLES", "1")
+    args = [*SPLIT_CELL, "--load-tool", "h2load", "--rate", "4000", "--repetitions", "1"]
+    run_dir, seen = _run_and_watch(lab, tmp_path, args)
+    for role in (LOAD1, LOAD2):  # half the 40 connections and half the rate each
+        assert "--clients 20 " in seen[role.namespace], seen
+        assert "--requests 6000 --rps 100 " in seen[role.namespace], seen
+    cell = only_cell(run_dir)
+    assert cell.status == "ok", cell.error
+    raw = {
+        role.namespace: raw_h2load_latencies(
+            kept_samples(
+                lab.files.workdir(role),
+                run_dir.name,
+                str(cell.key),
+                role.namespace,
+                "h2load-requests.tsv",
+            )
+        )
+        for role in (LOAD1, LOAD2)
+    }
+    percentiles = check_exact_merge(cell, raw)
+    count = sum(map(len, raw.values()))
+    print(f"h2load: merged {percentiles} equal the union of both logs' {count} requests")
+    merged = merged_load(cell)
+    assert [h.offered_rate for h in cell.load_by_host] == [2000, 2000]
+    assert merged.offered_rate == 4000
+    assert merged.late_requests == sum(h.late_requests or 0 for h in cell.load_by_host)
+    for host in cell.load_by_host:
+        assert host.histogram is not None and host.histogram.method == "h2load log"
+        assert host.requests == 6000  # its 2,000 req/s for 3 s, every one answered
+    assert merged.requests == 12000
+    assert merged.start_skew_seconds is not None and 0 <= merged.start_skew_seconds < 0.05
+    assert "split across 2 load hosts" in read_record(run_dir).load_models["r4000"]
 
 
 def _lost_cell_checks(run_dir: Path, run: Background) -> CellResult:

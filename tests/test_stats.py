@@ -105,6 +105,13 @@ def test_non_positive_values_fall_back_to_the_plain_t_interval() -> None:
     assert est.high == pytest.approx(2.48417, rel=1e-4)
 
 
+def test_equal_values_give_an_interval_holding_their_value() -> None:
+    # exp(log(20000)) is 19999.99999999998: an h2load rate held exactly in both rounds
+    # once gave an interval below its own median (and a plot's whisker of negative length).
+    est = median_ci([20000.0, 20000.0])
+    assert (est.value, est.low, est.high) == (20000.0, 20000.0, 20000.0)
+
+
 def test_six_or_more_use_order_statistics() -> None:
     est = median_ci([5.0, 1.0, 4.0, 2.0, 6.0, 3.0])
     assert est.value == 3.5

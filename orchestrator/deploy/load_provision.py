@@ -14,11 +14,12 @@ from orchestrator.errors import UserError
 from orchestrator.facts import HostFacts
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-from orchestrator.load import agent
+from orchestrator.load import agent, h2load_log
 from orchestrator.paths import project_root
 from orchestrator.pins import pinned_version
 
 AGENT_NAME = "orch-load-agent.py"
+H2LOAD_REDUCER_NAME = "orch-h2load-log.py"
 AGENT_PYTHON = (3, 8)  # the oldest python3 the agent runs on
 
 
@@ -65,16 +66,35 @@ def provision_k6(inv: Inventory, host: Host, workdir: str) -> tuple[str, str]:
     return path, "bundled" if path == str(bundled) else "bundled (uploaded)"
 
 
+def _python_wanted(host: Host) -> str | None:
+    """The python3 version the host lacks to run orch's programs (None: it has it)."""
+    probe = f"import sys; sys.exit(sys.version_info < {AGENT_PYTHON!r})"
+    if host.run([host.python, "-c", probe], timeout=30, check=False).ok:
+        return None
+    return f"{host.python} {'.'.join(map(str, AGENT_PYTHON))} or newer"
+
+
 def provide_agent(host: Host, workdir: str) -> str:
     """orch's load agent on the host, after checking its python3 can run it."""
-    wanted = ".".join(map(str, AGENT_PYTHON))
-    probe = f"import sys; sys.exit(sys.version_info < {AGENT_PYTHON!r})"
-    if not host.run([host.python, "-c", probe], timeout=30, check=False).ok:
+    wanted = _python_wanted(host)
+    if wanted is not None:
         raise UserError(
-            f"load host {host.name}: orch's load agent needs {host.python} {wanted} or newer "
-            "there to split the load across several hosts"
+            f"load host {host.name}: orch's load agent needs {wanted} there to split the "
+            "load across several hosts"
         )
     return host.provide_file(Path(agent.__file__), f"{workdir}/bin/{AGENT_NAME}")
+
+
+def provide_h2load_reducer(host: Host, workdir: str) -> str:
+    """orch's reducer of h2load's per-request log on the host, after checking its python3
+    can run it."""
+    wanted = _python_wanted(host)
+    if wanted is not None:
+        raise UserError(
+            f"load host {host.name}: orch reduces h2load's per-request log there and needs "
+            f"{wanted} for it"
+        )
+    return host.provide_file(Path(h2load_log.__file__), f"{workdir}/bin/{H2LOAD_REDUCER_NAME}")
 
 
 def provision_load_hosts(

@@ -13,7 +13,8 @@ host's python3 (so it imports nothing but the standard library). orch writes a s
    with the agent: PR_SET_PDEATHSIG), and takes the tool's CPU time from wait4;
 5. for k6, reduces the `http_req_duration` samples of its CSV output to a histogram of
    whole microseconds (exact: every sample is counted), timing that, and deletes the CSV
-   unless told to keep it;
+   unless told to keep it; for h2load, runs the spec's `after` command (orch's reducer of
+   its per-request log, which writes its own histogram file);
 6. writes the result file (JSON) atomically and exits 0; 2 when the tool failed (or
    was stopped), 1 when the pass could not run.
 """
@@ -69,6 +70,7 @@ class AgentSpec:
     keep_samples: bool = False  # keep that CSV after reducing it
     k6_paused: bool = False  # start k6 paused, resume it at the start time
     ok_statuses: list[int] = field(default_factory=lambda: [0])
+    after: list[str] | None = None  # run once the tool succeeded (h2load's log reducer)
 
     def to_json(self) -> str:
         """The spec file's text."""
@@ -350,6 +352,8 @@ class Agent:
         histogram = None
         if spec.samples and self.stopping is None and status in spec.ok_statuses:
             histogram = self.reduce(spec.samples)
+        if spec.after and self.stopping is None and status in spec.ok_statuses:
+            self.run_after(spec.after)
         return PassRecord(
             host_clock_at_spawn=spawned,
             go_at=go,
@@ -363,6 +367,15 @@ class Agent:
             stopped_by=signal.Signals(self.stopping).name if self.stopping else None,
             histogram=histogram,
         )
+
+    def run_after(self, argv: list[str]) -> None:
+        """The spec's command after the tool; its failure fails the pass."""
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, preexec_fn=_die_with_parent
+        )
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+            raise AgentError(f"{argv[1]} exited with status {done.returncode}: {why[-1]}")
 
     def reduce(self, samples: str) -> ReducedHistogram:
         """The CSV's duration samples as a histogram, with what the reduction cost."""

@@ -1,9 +1,10 @@
 """Several load hosts' results of one pass merged into the cell's, exactly.
 
-Counts are summed; Req/s is all requests over the common window, from the first host's
-start to the last host's end (on orch's clock); latency percentiles come from the merged
-histograms, never from averaged percentiles; without every host's histogram the merged
-result has no percentiles at all.
+Counts are summed (offered rates and late requests too, where the tool gives them); Req/s
+is all requests over the common window, from the first host's start to the last host's
+end (on orch's clock); latency percentiles come from the merged histograms, never from
+averaged percentiles; without every host's histogram the merged result has no
+percentiles at all.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def _mean(results: Sequence[LoadResult]) -> float | None:
     return sum((r.latency.mean or 0.0) * r.requests for r in results) / total
 
 
+def _sum_known(values: Sequence[float | None]) -> float | None:
+    """The sum, or None when any host lacks the figure."""
+    return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
+def _count_known(values: Sequence[int | None]) -> int | None:
+    """The sum of counts, or None when any host lacks the count."""
+    return None if any(v is None for v in values) else sum(v or 0 for v in values)
+
+
 def merge_results(results: Sequence[LoadResult], clock_error: float | None = None) -> LoadResult:
     """The cell's load result from each load host's (each with `started_at`)."""
     if not results:
@@ -68,7 +79,11 @@ def merge_results(results: Sequence[LoadResult], clock_error: float | None = Non
         latency=latency,
         histogram=histogram,
         dropped_iterations=sum(r.dropped_iterations for r in results),
-        cpu_seconds=None if any(c is None for c in cpu) else sum(c or 0.0 for c in cpu),
+        offered_rate=_sum_known([r.offered_rate for r in results]),
+        late_requests=_count_known([r.late_requests for r in results]),
+        errored_requests=_count_known([r.errored_requests for r in results]),
+        timed_out_requests=_count_known([r.timed_out_requests for r in results]),
+        cpu_seconds=_sum_known(cpu),
         started_at=begin,
         wall_seconds=window,
         cpus=sum(r.cpus or 0 for r in results) or None,

@@ -126,6 +126,14 @@ class LoadResult(BaseModel):
     latency: Latency = Latency()
     histogram: LatencyHistogram | None = None
     dropped_iterations: int = 0
+    # An open model's offered rate (req/s; the sum of the hosts' shares when merged), and
+    # answers slower than a connection's request interval: each delayed the next request
+    # on its connection past its due time (h2load; None where the tool does not count it).
+    offered_rate: float | None = None
+    late_requests: int | None = None
+    # The tool's own error counts beside failed_requests, where it gives them (h2load).
+    errored_requests: int | None = None
+    timed_out_requests: int | None = None
     cpu_seconds: float | None = None  # the load tool's own CPU time
     # With several load hosts: when this host's load began (Unix time on orch's clock),
     # how long its tool ran from then, and on how many CPUs; the merged result instead

@@ -4,7 +4,10 @@ Each load host runs a share of the load proportional to the number of CPUs the i
 gives it. k6 gets its share as an execution segment of one shared segment sequence (k6
 then splits VUs, stages and arrival rates itself, exactly, with no coordinator); wrk gets
 its share of the connections (largest remainders, so the shares add up to the point's
-connections) and one thread per CPU, never more threads than connections.
+connections) and one thread per CPU, never more threads than connections. h2load gets
+its share of the connections the same way and, at an open point, the rate in proportion
+to its connections (largest remainders again: the hosts' rates add up to the point's
+rate, and no connection is asked for more than the whole point asks of each).
 """
 
 from __future__ import annotations
@@ -65,38 +68,62 @@ def split_count(total: int, parts: Sequence[Share]) -> list[int]:
     """`total` (connections) divided in proportion to the shares, as whole numbers adding
     up to `total`: each gets its floor, the rest go to the largest remainders (the
     earlier host on a tie)."""
-    exact = [total * part.fraction for part in parts]
+    return split_whole(total, [part.fraction for part in parts])
+
+
+def split_whole(total: int, weights: Sequence[Fraction | int]) -> list[int]:
+    """`total` divided in proportion to `weights`, as whole numbers adding up to `total`
+    (largest remainders, the earlier on a tie)."""
+    whole = sum(Fraction(w) for w in weights)
+    exact = [total * Fraction(w) / whole for w in weights]
     counts = [math.floor(value) for value in exact]
-    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - counts[i]), i))
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - counts[i]), i))
     for index in order[: total - sum(counts)]:
         counts[index] += 1
     return counts
 
 
 def host_point(point: LoadPoint, index: int, parts: Sequence[Share], kind: str) -> LoadPoint:
-    """The load point host `index` holds: wrk its share of the connections; k6 the whole
-    point (its execution segment takes the share)."""
-    if kind != "wrk" or len(parts) == 1:
+    """The load point host `index` holds: wrk and h2load their share of the connections
+    (h2load at an open point: and of the rate, by connections); k6 the whole point (its
+    execution segment takes the share)."""
+    if kind not in ("wrk", "h2load") or len(parts) == 1:
         return point
-    return point.model_copy(update={"vus": split_count(point.vus, parts)[index]})
+    connections = split_count(point.vus, parts)
+    if kind == "h2load" and point.rate is not None:
+        rate = split_whole(point.rate, connections)[index]
+        return point.model_copy(update={"vus": connections[index], "rate": rate})
+    return point.model_copy(update={"vus": connections[index]})
 
 
-def check_points(inv: Inventory, points: Sequence[LoadPoint]) -> None:
-    """Refuse (UserError) a point whose smallest share would get no connection or VU."""
+def check_points(inv: Inventory, points: Sequence[LoadPoint], tool: str = "") -> None:
+    """Refuse (UserError) a point whose smallest share would get no connection or VU, or
+    (h2load, `tool`) no request per second."""
     members = inv.load_members
     if len(members) < 2:
         return
     parts = shares(members)
     smallest = min(parts, key=lambda part: part.fraction)
     needed = math.ceil(1 / smallest.fraction)
+    h2load = (tool or inv.load.tool) == "h2load"
     for point in points:
         if point.vus * smallest.fraction < 1:
             option = "--rates (VU ceiling)" if point.is_open else "--connections"
+            if point.is_open and h2load:
+                option = "--rates (h2load connections)"
             raise UserError(
                 f"{option}: {point.describe()} split across {len(members)} load hosts by "
                 f"their CPUs leaves {smallest.host} (share {smallest.fraction}) without a "
                 f"connection; use at least {needed}"
             )
+        if h2load and point.rate is not None:
+            rates = split_whole(point.rate, split_count(point.vus, parts))
+            if min(rates) < 1:
+                host = parts[rates.index(min(rates))].host
+                raise UserError(
+                    f"--rates: {point.describe()} split across {len(members)} load hosts "
+                    f"leaves {host} no request per second; offer more, or use fewer connections"
+                )
 
 
 def describe_shares(inv: Inventory) -> list[str]:
@@ -110,6 +137,12 @@ def describe_shares(inv: Inventory) -> list[str]:
         return [
             f"share {part.fraction} of every cell (k6 --execution-segment {part.segment} "
             f"--execution-segment-sequence {sequence})"
+            for part in parts
+        ]
+    if inv.load.tool == "h2load":
+        return [
+            f"share {part.fraction} of every cell's connections (h2load, one thread per "
+            "CPU), and of an open point's rate by its connections"
             for part in parts
         ]
     return [

@@ -2,7 +2,7 @@
 succeeded, its output parsed into a LoadResult, and its load model in words.
 
 run/ drives a `LoadTool` without knowing which tool it is; each tool's own module (k6.py,
-wrk.py) knows its command line and output format.
+wrk.py, h2load.py) knows its command line and output format.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from orchestrator.hosts.base import CommandResult
 from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.result import LoadResult
 
+# Set to 1: keep the load tools' raw samples (k6's CSV, h2load's per-request log) on the
+# load hosts after reducing them (for audits, and the tests that check the merge).
+KEEP_SAMPLES_ENV = "ORCH_KEEP_LOAD_SAMPLES"
+
 
 @dataclass(frozen=True)
 class LoadCommand:
@@ -22,6 +26,9 @@ class LoadCommand:
     argv: list[str]
     env: dict[str, str]
     summary_path: str | None  # the file holding the parseable result; None: it is in stdout
+    # Run on the load host after the tool succeeded, before its summary is read (h2load:
+    # its per-request log reduced there into the summary file); None: nothing.
+    after: list[str] | None = None
 
 
 class LoadTool(Protocol):
@@ -29,11 +36,11 @@ class LoadTool(Protocol):
 
     @property
     def name(self) -> str:
-        """What `--load-tool` called it: k6, wrk or wrk-pipelined."""
+        """What `--load-tool` called it: k6, wrk, wrk-pipelined or h2load."""
 
     @property
     def kind(self) -> str:
-        """The program: k6 or wrk."""
+        """The program: k6, wrk or h2load."""
 
     @property
     def path(self) -> str:

@@ -88,7 +88,9 @@ def wrk_command(
 ) -> list[str]:
     """argv for one wrk run of `point` for the profile's duration against `url`."""
     if point.kind == "open":
-        raise UserError("--rate: wrk has no open model; use --load-tool k6 for a fixed rate")
+        raise UserError(
+            "--rate: wrk has no open model; use --load-tool h2load (or k6) for a fixed rate"
+        )
     argv = [
         wrk,
         "--threads",

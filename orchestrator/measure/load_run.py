@@ -58,6 +58,8 @@ def _run_on_one_host(
         raise HostError(
             f"{tool.kind} {what} pass on {ctx.load.name} {describe_exit(ran.exit_code)}: {last}"
         )
+    if command.after is not None:
+        _after(ctx, command.after, pass_.server, tool.kind)
     summary = None
     if command.summary_path is not None:
         local_summary = local_dir / Path(command.summary_path).name
@@ -70,3 +72,16 @@ def _run_on_one_host(
     if ran.cpu_seconds is not None:
         cpu = LoadCpu(cpu_seconds=ran.cpu_seconds, wall_seconds=ran.wall_seconds, cpus=len(cpus))
     return LoadRun(result, cpu, [])
+
+
+def _after(ctx: RunContext, argv: list[str], server: str, kind: str) -> None:
+    """The tool's step after its pass, on the load host's load CPUs (h2load: its log
+    reduced there), so the server's core stays as idle as the pass left it."""
+    cpus = ctx.inventory.first_load.cpus
+    done = ctx.load.run(argv, cpus=cpus, timeout=LOAD_TIME_LIMIT_MARGIN * 5, check=False)
+    if not done.ok:
+        last = last_line(done.stderr or done.stdout)
+        raise HostError(
+            f"{server} {kind}: reducing its samples on {ctx.load.name} "
+            f"{describe_exit(done.exit_code)}: {last}"
+        )

@@ -9,6 +9,14 @@ from orchestrator.facts import HostFacts
 from orchestrator.report.cost_section import cost_lines
 from orchestrator.report.decide import ending_lines
 from orchestrator.report.main_job_section import main_job_method, main_job_results, rounds_line
+from orchestrator.report.rate_section import (
+    arrivals_line,
+    late_lines,
+    log_cost_line,
+    rate_model_lines,
+    rate_verdict_lines,
+    rate_verdict_note,
+)
 from orchestrator.report.servers_section import (
     outside_verdict_line,
     server_note_lines,
@@ -131,7 +139,12 @@ def _saturation_lines(rows: Sequence[Row], open_model: bool) -> list[str]:
     return [*lines, ""]
 
 
-def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
+def _rated(record: RunRecord) -> bool:
+    """Whether the run's load tool counts late requests at its rates (h2load)."""
+    return record.load_tool.kind == "h2load"
+
+
+def _method_lines(record: RunRecord, rows: Sequence[Row], cells: Sequence[CellResult]) -> list[str]:
     profile = record.profile
     shape = (
         f"{profile.duration:g} s, up to {profile.max_vus} VUs"
@@ -153,11 +166,17 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
     out += main_job_method(record)
     out.append(f"- {record.placement}")
     out.append(f"- {record.traffic_note}")
+    if _rated(record):
+        if any(point.is_open for point in record.ordered_points):
+            out.append(arrivals_line())
+        cost = log_cost_line(cells)
+        if cost:
+            out.append(cost)
     out += server_note_lines(record)
     for resumed in record.resumed:
-        cells = ", ".join(record.cell_label(key) for key in resumed.cells)
+        again = ", ".join(record.cell_label(key) for key in resumed.cells)
         out.append(
-            f"- Resumed at {resumed.at} (`orch run --resume`): {cells} measured then, after "
+            f"- Resumed at {resumed.at} (`orch run --resume`): {again} measured then, after "
             "the rest."
         )
     out.append(_statistics_line(record, rows))
@@ -176,13 +195,19 @@ def _method_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
 def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
     if record.table_points:
         return main_job_results(record, rows, _model_lines, _saturation_lines)
+    rated = _rated(record)
+    labels = {point.key: point.describe() for point in record.ordered_points}
     if record.single_point:
         point = record.ordered_points[0]
-        dropped = point.is_open or any(r.dropped_iterations for r in rows)
-        out = [*_model_lines(record.load_model(point.key), point.rate, rows), ""]
-        out += [markdown_table(rows, dropped), ""]
+        dropped = (point.is_open and not rated) or any(r.dropped_iterations for r in rows)
+        model = record.load_model(point.key)
+        if rated and point.is_open and point.rate is not None:
+            out = [*rate_model_lines(model, point.rate), ""]
+        else:
+            out = [*_model_lines(model, point.rate, rows), ""]
+        out += [markdown_table(rows, dropped, rated and point.is_open), ""]
+        out += late_lines(rows, labels)
         return out + _saturation_lines(rows, point.is_open)
-    labels = {point.key: point.describe() for point in record.ordered_points}
     models = list(dict.fromkeys(record.load_model(point.key) for point in record.ordered_points))
     out = [
         f"**{len(record.ordered_points)} load points**, each row the median of its successful "
@@ -192,8 +217,9 @@ def _results_lines(record: RunRecord, rows: Sequence[Row]) -> list[str]:
         "at open-model points (--rates).",
         "",
     ]
-    dropped = any(point.is_open for point in record.ordered_points)
-    out += [sweep_table(rows, labels, dropped), ""]
+    opened = any(point.is_open for point in record.ordered_points)
+    out += [sweep_table(rows, labels, opened and not rated, opened and rated), ""]
+    out += late_lines(rows, labels)
     bound = sorted({labels.get(r.point, r.point) for r in rows if r.load_bound})
     if bound:
         out += [
@@ -210,9 +236,12 @@ def _verdict_lines(
 ) -> list[str]:
     """The answer first: epoll against io_uring per load point, and rate-sweep knees; then
     what a run to a precision reached and, where it could not decide, what would."""
-    verdicts = point_verdicts(cells, rows, record.verdict_points)
+    rated = _rated(record)
+    points = record.verdict_points
+    verdicts = point_verdicts(cells, rows, [p for p in points if not (rated and p.is_open)])
+    at_rates = rate_verdict_lines(cells, rows, record.ordered_points) if rated else []
     out = ["## Verdict", ""]
-    if not verdicts:
+    if not verdicts and not at_rates:
         out.append(
             "No language was measured with both epoll and io_uring at the same load point: "
             "no verdict."
@@ -220,6 +249,7 @@ def _verdict_lines(
     for verdict in verdicts:
         out.append(f"- {sentence(verdict)}")
         out += [f"  - {line}" for line in explanation_lines(verdict)]
+    out += at_rates
     outside = outside_verdict_line(record, rows)
     if outside:
         out += ["", outside]
@@ -228,8 +258,11 @@ def _verdict_lines(
         out += ["", "Knees of the rate sweep:", ""]
         out += [f"- {knee.describe()}." for knee in knees]
     out += ending_lines(record, cells, rows)
-    out += ["", _verdict_method(verdicts), ""]
-    return out
+    if at_rates:
+        out += rate_verdict_note()
+    if verdicts or not rated:
+        out += ["", _verdict_method(verdicts)]
+    return [*out, ""]
 
 
 def _verdict_method(verdicts: Sequence[PointVerdict]) -> str:
@@ -289,7 +322,7 @@ def render_markdown(
     if record.tools:
         out.append("- Tools: " + "; ".join(f"{k}: {v}" for k, v in record.tools.items()))
     out += _startup_lines(record)
-    out += ["", "## Method", "", *_method_lines(record, rows), ""]
+    out += ["", "## Method", "", *_method_lines(record, rows, cells), ""]
     out += verify_lines(record, cells)
     out += ["## Results", "", *_results_lines(record, rows)]
     out += cost_lines(record, cells, rows)

@@ -7,7 +7,8 @@
 - latency-distribution: latency against percentile at one point, the percentile axis on a
   1/(1-p) log scale as HdrHistogram plots it, one line per server (all its repetitions'
   histograms merged; the percentiles the tool reported where it gave no histogram).
-- rate-p99 (rate sweeps): p99 latency against the offered rate, each server's knee marked.
+- rate-p99 (rate sweeps): p99 latency against the offered rate, each server's knee marked
+  (h2load's rate sweeps: rate-latency and rate-cpu of rate_plots.py instead).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from orchestrator.report.plots import COLOURS, OTHER_COLOUR, save_figure
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import Knee
+from orchestrator.results.rate_verdict import counts_late
 from orchestrator.results.stats import Estimate
 
 STYLES = {"epoll": "-", "io_uring": "--"}
@@ -293,6 +295,10 @@ def write_sweep_plots(
         paths += save_figure(
             distribution_figure(cells, rows, shown, title), folder, "latency-distribution"
         )
-    if len({p.rate for p in points if p.rate}) > 1:
+    if counts_late(cells):  # h2load: latency and CPU against the rate, holding marked
+        from orchestrator.report.rate_plots import write_rate_plots
+
+        paths += write_rate_plots(folder, rows, cells, points, knees, title)
+    elif len({p.rate for p in points if p.rate}) > 1:
         paths += save_figure(rate_figure(rows, points, knees, title), folder, "rate-p99")
     return paths

@@ -28,6 +28,7 @@ COLUMNS = (
     "Limit",
 )
 DROPPED_COLUMN = "Dropped iter."
+LATE_COLUMN = "Late req."
 
 
 def ms(value: float | None) -> str:
@@ -97,7 +98,11 @@ def server_label(row: Row) -> str:
     return row.server if row.verified else f"{row.server} (unverified)"
 
 
-def _cells_of(row: Row, dropped: bool) -> list[str]:
+def _late(row: Row) -> str:
+    return "-" if row.late_requests is None else f"{row.late_requests:,}"
+
+
+def _cells_of(row: Row, dropped: bool, late: bool = False) -> list[str]:
     nic = row.nic_packets_per_request
     cells = [
         row.api,
@@ -112,16 +117,21 @@ def _cells_of(row: Row, dropped: bool) -> list[str]:
         percent_of_one(row.load_cpu),
         with_interval(row.requests_per_cpu_second, whole),
         "-" if nic is None else f"{nic.value:.2f}",
-        *_failures(row, dropped),
+        *_failures(row, dropped, late),
     ]
     cv = row.requests_per_second_cv
     cells += ["-" if cv is None else f"{cv * 100:.1f}%", row.limit]
     return cells
 
 
-def _failures(row: Row, dropped: bool) -> list[str]:
-    """Failed requests, and the open model's dropped iterations when it has the column."""
-    return [str(row.failed_requests), *([str(row.dropped_iterations)] if dropped else [])]
+def _failures(row: Row, dropped: bool, late: bool = False) -> list[str]:
+    """Failed requests, and the open model's dropped iterations (k6) or late requests
+    (h2load) when the table has their column."""
+    return [
+        str(row.failed_requests),
+        *([str(row.dropped_iterations)] if dropped else []),
+        *([_late(row)] if late else []),
+    ]
 
 
 def _table(
@@ -130,13 +140,15 @@ def _table(
     dropped: bool,
     server_column: int,
     cells_of: Callable[[Row], list[str]],
+    late: bool = False,
 ) -> str:
-    """A Markdown table of `rows`: the `base` columns, the dropped-iterations column after
-    Failed req. when `dropped`, and a Server column at `server_column` when Api and
-    Language do not name each row's server."""
+    """A Markdown table of `rows`: the `base` columns, the dropped-iterations and the late
+    requests columns after Failed req. when `dropped` and `late`, and a Server column at
+    `server_column` when Api and Language do not name each row's server."""
     columns = list(base)
-    if dropped:
-        columns.insert(columns.index("Failed req.") + 1, DROPPED_COLUMN)
+    at = columns.index("Failed req.") + 1
+    extra = ([DROPPED_COLUMN] if dropped else []) + ([LATE_COLUMN] if late else [])
+    columns[at:at] = extra
     named = needs_server_column(rows)
     if named:
         columns.insert(server_column, "Server")
@@ -149,9 +161,10 @@ def _table(
     return "\n".join(lines)
 
 
-def markdown_table(rows: Sequence[Row], dropped: bool = False) -> str:
-    """The seed's table plus orch's trust columns (`dropped`: the open model's column)."""
-    return _table(COLUMNS, rows, dropped, 0, lambda row: _cells_of(row, dropped))
+def markdown_table(rows: Sequence[Row], dropped: bool = False, late: bool = False) -> str:
+    """The seed's table plus orch's trust columns (`dropped`: k6's open-model column;
+    `late`: h2load's)."""
+    return _table(COLUMNS, rows, dropped, 0, lambda row: _cells_of(row, dropped, late), late)
 
 
 SWEEP_COLUMNS = (
@@ -179,7 +192,9 @@ def _fixed(est: Estimate | None, digits: int) -> str:
     return text
 
 
-def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = False) -> str:
+def sweep_table(
+    rows: Sequence[Row], labels: dict[str, str], dropped: bool = False, late: bool = False
+) -> str:
     """One row per load point and server: throughput, CPU cost per request, how busy the
     server's core and the load tool were, tail latency, failures and the limit."""
 
@@ -195,8 +210,8 @@ def sweep_table(rows: Sequence[Row], labels: dict[str, str], dropped: bool = Fal
             with_interval(row.latency_p50_ms, ms, _bare_ms),
             with_interval(row.latency_p99_ms, ms, _bare_ms),
             with_interval(row.latency_p999_ms, ms, _bare_ms),
-            *_failures(row, dropped),
+            *_failures(row, dropped, late),
             row.limit,
         ]
 
-    return _table(SWEEP_COLUMNS, rows, dropped, 1, cells_of)
+    return _table(SWEEP_COLUMNS, rows, dropped, 1, cells_of, late)

@@ -25,6 +25,8 @@ PLOT_STEMS = (
     "sweep-cpu",
     "latency-distribution",
     "rate-p99",
+    "rate-latency",
+    "rate-cpu",
     "cost",
 )
 PLOT_NAMES = tuple(f"{stem}.{fmt}" for stem in PLOT_STEMS for fmt in ("svg", "png"))

@@ -67,6 +67,7 @@ class Row:
     is_baseline: bool = False
     verified: bool = True  # False: measured although its server failed verify
     cost: RowCost | None = None  # the whole cost per request (None: not recorded)
+    late_requests: int | None = None  # h2load's late requests over all cells (None: not counted)
 
     @property
     def load_bound(self) -> bool:
@@ -182,7 +183,14 @@ def _row(server: str, point: str, group: Sequence[CellResult]) -> Row:
         dropped_iterations=sum(c.load.dropped_iterations for c in group if c.load),
         load_bound_cells=sum(1 for u in load_values if is_load_bound(u)),
         cost=_row_cost(ok),
+        late_requests=_late(group),
     )
+
+
+def _late(group: Sequence[CellResult]) -> int | None:
+    """Late requests over the cells that count them (None when none does)."""
+    counted = [c.load.late_requests for c in group if c.load and c.load.late_requests is not None]
+    return sum(counted) if counted else None
 
 
 def rps_by_round(group: Sequence[CellResult]) -> dict[int, float]:

@@ -268,6 +268,14 @@ class CellResult(BaseModel):
         return instructions / cycles
 
     @property
+    def load_requests_per_cpu_second(self) -> float | None:
+        """Requests per second of the load tool's own CPU in the measured pass."""
+        load = self.load
+        if load is None or not load.cpu_seconds or load.requests <= 0:
+            return None
+        return load.requests / load.cpu_seconds
+
+    @property
     def nic_packets_per_request(self) -> float | None:
         """Packets both ways on the target's interface per request."""
         if self.nic is None or self.load is None or self.load.requests == 0:

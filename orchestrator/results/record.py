@@ -27,7 +27,7 @@ FORMAT_VERSION = 4
 # reference servers, in the order their tables listed them.
 LEGACY_ORDER = ("c-epoll", "rust-epoll", "zig-epoll", "c-io_uring", "rust-io_uring", "zig-io_uring")
 RunStatus = Literal["running", "complete", "interrupted", "stopped"]
-ToolName = Literal["k6", "wrk", "wrk-pipelined"]
+ToolName = Literal["k6", "wrk", "wrk-pipelined", "h2load"]
 # Where a cell's files live below cells/: orch 0.1.0 had no load points in the path.
 CellLayout = Literal["server/point/repetition", "server/repetition"]
 
@@ -55,7 +55,7 @@ class LoadToolRecord(_Record):
     """The load tool of the run."""
 
     name: ToolName  # what --load-tool called it
-    kind: Literal["k6", "wrk"]
+    kind: Literal["k6", "wrk", "h2load"]
     label: str  # as the report names it, e.g. wrk-pipelined-16
     path: str
     version: str = ""

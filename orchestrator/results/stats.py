@@ -101,7 +101,10 @@ def _t_interval(values: Sequence[float]) -> tuple[float, float]:
 
 def t_interval(values: Sequence[float]) -> tuple[float, float]:
     """95% Student t interval: of the geometric mean when all values are positive, else
-    of the arithmetic mean."""
+    of the arithmetic mean. Equal values give their value both ways (exp(log(v)) may
+    differ from v in its last bit, and an interval must not exclude its own centre)."""
+    if min(values) == max(values):
+        return values[0], values[0]
     if all(v > 0 for v in values):
         low, high = _t_interval([math.log(v) for v in values])
         return math.exp(low), math.exp(high)

@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.deploy.deploy import DeployResult, deploy
+from orchestrator.deploy.load_provision import provide_h2load_reducer
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
 from orchestrator.hosts.connect import RunHosts, open_run_hosts
 from orchestrator.inventory import Inventory
 from orchestrator.leftovers import stop_agents_left, stop_servers_left
-from orchestrator.load import wrk
+from orchestrator.load import h2load, wrk
 from orchestrator.load.descriptors import raise_for_points
+from orchestrator.load.h2load import H2load
 from orchestrator.load.k6 import K6
-from orchestrator.load.tool import LoadTool
+from orchestrator.load.tool import KEEP_SAMPLES_ENV, LoadTool
 from orchestrator.load.wrk import Wrk
 from orchestrator.log import Log
 from orchestrator.measure.cell import Cell
@@ -57,6 +60,16 @@ def choose_load_tool(
     if opts.load_tool == "k6":
         version = deployed.load_facts.tools.get("k6", "")
         return K6(deployed.k6_path, deployed.k6_script, version=version)
+    if opts.load_tool == "h2load":
+        found = h2load.find_h2load(inv.load.h2load_path, load)
+        return H2load(
+            found,
+            provide_h2load_reducer(load, deployed.load_workdir),
+            python=load.python,
+            threads=len(inv.first_load.cpus),
+            version=h2load.h2load_version(load, found),
+            keep_log=os.environ.get(KEEP_SAMPLES_ENV) == "1",
+        )
     path = wrk.find_wrk(inv.load.wrk_path, load)
     return Wrk(
         path,
@@ -89,8 +102,8 @@ def _prepare(
     load = loads[0]
     deployed = deploy(inv, target, loads, opts.servers, log)
     tool = choose_load_tool(inv, opts, load, deployed)
-    members = load_members(inv, loads, deployed.load_hosts, tool, opts.points)
-    nofile = None if members else raise_for_points(load, opts.points)
+    members = load_members(inv, loads, deployed.load_hosts, tool, opts.busiest_points)
+    nofile = None if members else raise_for_points(load, opts.busiest_points)
     holder = wait_port_free(inv, target, load, 0)
     if holder is not None:
         raise UserError(
@@ -249,13 +262,12 @@ def execute_run(
                     ctx = _context(inv, hosts, prepared, opts, keeper, interface, costs, log)
                     noted = keeper.noting(on_done)
                     if opts.auto_rates:
-                        vus = opts.points[0].vus
                         _measure(
                             keeper,
                             lambda: search_rates(
                                 ctx,
                                 opts.servers,
-                                vus,
+                                opts.rate_point,
                                 opts.repetitions,
                                 keeper.extend,
                                 on_start,

@@ -11,8 +11,12 @@ from orchestrator.errors import UserError
 from orchestrator.inventory import Inventory
 from orchestrator.load.choice import (
     AUTO,
+    NO_WRK_RATES,
+    WRK_NAMES,
     check_combination,
+    check_h2load_requests,
     check_k6_seconds,
+    open_point,
     parse_list,
     profile_point,
     sweep_points,
@@ -21,7 +25,7 @@ from orchestrator.load.points import LoadPoint, Profile, resolve_profile
 from orchestrator.load.split import check_points
 from orchestrator.run.placement import ReceiveWork, check_receive_work
 from orchestrator.run.precision_options import PrecisionAsk, main_shape, precision_ask
-from orchestrator.run.rate_search import START_RATE
+from orchestrator.run.rate_search import START_RATE, staircase
 
 DEFAULT_BASELINE = "rust-epoll"  # the seed's baseline row (epoll, Rust)
 SWEEP_PROFILE = "sweep"  # the profile of a k6 run over load points when none is named
@@ -40,7 +44,7 @@ class RunOptions:
     baseline: str | None
     out: Path
     label: str
-    load_tool: str  # k6, wrk or wrk-pipelined
+    load_tool: str  # k6, wrk, wrk-pipelined or h2load
     pipeline: int = 1  # the run's default wrk depth
     accept_new_host_keys: bool = False
     auto_rates: bool = False  # search the rate each server sustains (points grow as it goes)
@@ -53,6 +57,19 @@ class RunOptions:
     point_profiles: dict[str, Profile] = field(default_factory=dict)
     receive_work: ReceiveWork = "as-is"  # where the target's receive work runs
     tune: bool = False  # tune the hosts for the run (orch system tune) and put them back
+
+    def rate_point(self, rate: int) -> LoadPoint:
+        """The open-model point a rate search measures at `rate`: k6 with the run's VU
+        ceiling, h2load on one connection per 100 req/s."""
+        return open_point(self.load_tool, rate, None, self.points[0].vus)
+
+    @property
+    def busiest_points(self) -> list[LoadPoint]:
+        """The points the load hosts must hold connections for: the run's, and for a rate
+        search the top of its staircase too (h2load's connections grow with the rate)."""
+        if not self.auto_rates:
+            return list(self.points)
+        return [*self.points, self.rate_point(staircase()[-1])]
 
 
 @dataclass(frozen=True)
@@ -88,9 +105,10 @@ def default_repetitions(profile_name: str) -> int:
 
 
 def sweep_profile(tool: str) -> str:
-    """The profile of a sweep when none is named: short cells for wrk, whose passes start
-    in milliseconds; k6 needs seconds (its VUs start, a low rate's CPU ticks add up)."""
-    return SHORT_SWEEP_PROFILE if tool.startswith("wrk") else SWEEP_PROFILE
+    """The profile of a sweep when none is named: short cells for wrk and h2load, whose
+    passes start in milliseconds; k6 needs seconds (its VUs start, a low rate's CPU ticks
+    add up)."""
+    return SHORT_SWEEP_PROFILE if tool != "k6" else SWEEP_PROFILE
 
 
 def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> RunOptions:
@@ -108,9 +126,16 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
     rates = None if auto else _listed(request.rates, "--rates")
     if request.rate is not None and (rates or auto):
         raise UserError("--rate: give one rate with --rate or a list with --rates, not both")
-    if auto and tool != "k6":
-        raise UserError("--rates: wrk has no open model; use --load-tool k6 for arrival rates")
-    sweeping = bool(connections or rates or auto or (pipelines and len(pipelines) > 1))
+    if auto and tool in WRK_NAMES:
+        raise UserError(NO_WRK_RATES)
+    if auto and tool == "h2load" and connections:
+        raise UserError(
+            "--connections: with --rates auto, orch opens one h2load connection per 100 req/s"
+        )
+    # h2load holds one --rate on the --connections given: still the profile's one point.
+    rate_on = connections if tool == "h2load" and request.rate is not None else None
+    listed = connections if rate_on is None else None
+    sweeping = bool(listed or rates or auto or (pipelines and len(pipelines) > 1))
     profile_name = request.profile or (sweep_profile(tool) if sweeping else "seed")
     profile = resolve_profile(
         profile_name, request.duration, request.vus, request.warmup, request.rate
@@ -127,7 +152,7 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
         )
     else:
         depth = check_combination(tool, pipelines[0] if pipelines else None, request.rate)
-        points = [profile_point(tool, profile, request.rate, depth)]
+        points = [profile_point(tool, profile, request.rate, depth, rate_on)]
         repetitions = request.repetitions or default_repetitions(profile_name)
         shape = main_shape(tool, points[0], request.repetitions, profile_name)
         precision = precision_ask(
@@ -142,7 +167,8 @@ def build_options(inv: Inventory, catalogue: Catalogue, request: RunRequest) -> 
     if precision is not None and not table_points:
         repetitions = precision.min_rounds  # what `orch list` shows; rounds are added
     check_k6_seconds(tool, profile, [p for p in points if p.key not in point_profiles])
-    check_points(inv, points)
+    check_h2load_requests(tool, profile, points)
+    check_points(inv, points, tool)
     single = request.servers[0] if len(request.servers) == 1 else "custom"
     label = request.matrix or single
     return RunOptions(

@@ -4,8 +4,9 @@ keeping up, then narrow down where.
 Every server still keeping up is measured at each rate of a geometric staircase (shared
 rates, so epoll and io_uring are compared at the same points); a server leaves the
 staircase at its first rate not sustained (dropped iterations, VUs exhausted, failed
-requests, or less than 99% of the rate achieved). Then each server's interval between
-its last sustained and first missed rate is halved a few times, at rates of its own.
+requests, less than 99% of the rate achieved, or more than 0.01% of its requests late).
+Then each server's interval between its last sustained and first missed rate is halved a
+few times, at rates of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from orchestrator.load.points import LoadPoint
 from orchestrator.measure.cell import Cell
 from orchestrator.measure.context import RunContext
 from orchestrator.results.cell_result import CellResult
-from orchestrator.results.knees import sustained
+from orchestrator.results.knees import held
 from orchestrator.run.sequence import CellCallback, DoneCallback, run_plan
 
 START_RATE = 1000  # req/s
@@ -28,6 +29,7 @@ REFINE_STEPS = 2  # halvings of the interval where a server fell behind
 MAX_STEPS = 16  # staircase steps at most (1,000 * 1.5^15 is about 438,000 req/s)
 
 ExtendPlan = Callable[[LoadPoint, Sequence[Cell]], None]
+PointAt = Callable[[int], LoadPoint]  # the open-model point of a rate (k6 or h2load)
 
 
 def nice_rate(value: float) -> int:
@@ -68,8 +70,7 @@ class Search:
 
 
 def _kept_up(results: Sequence[CellResult], server: str, rate: int) -> bool:
-    mine = [r for r in results if r.server == server]
-    return bool(mine) and all(sustained(r, rate) for r in mine)
+    return held([r for r in results if r.server == server], rate)
 
 
 def _rotated(searches: Sequence[Search], shift: int) -> list[Search]:
@@ -82,7 +83,7 @@ def _rotated(searches: Sequence[Search], shift: int) -> list[Search]:
 def search_rates(
     ctx: RunContext,
     servers: Sequence[ServerSpec],
-    vus: int,
+    point_at: PointAt,
     repetitions: int,
     extend_plan: ExtendPlan,
     on_start: CellCallback,
@@ -95,7 +96,7 @@ def search_rates(
 
     def measure(rate: int, who: Sequence[Search]) -> list[CellResult]:
         nonlocal index
-        point = LoadPoint(kind="open", vus=vus, rate=rate)
+        point = point_at(rate)
         cells = [
             Cell(search.server, point, repetition)
             for repetition in range(1, repetitions + 1)

@@ -13,7 +13,8 @@ from orchestrator.deploy.deploy import DeployResult
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-from orchestrator.load import wrk
+from orchestrator.load import h2load, wrk
+from orchestrator.load.h2load import H2load
 from orchestrator.load.tool import LoadTool
 from orchestrator.load.wrk import Wrk
 from orchestrator.measure.cell import Cell
@@ -77,7 +78,9 @@ def _traffic_note(inv: Inventory, interface: str | None) -> str:
     return f"Two machines: traffic crossed the target's interface {interface or 'unknown'}."
 
 
-def _tool_versions(deployed: DeployResult, load: Host, inv: Inventory) -> dict[str, str]:
+def _tool_versions(
+    deployed: DeployResult, load: Host, inv: Inventory, tool: LoadTool
+) -> dict[str, str]:
     tools = {**deployed.target_facts.tools, "k6": deployed.load_facts.tools.get("k6", "")}
     if "liburing headers" in deployed.toolchains:  # the C io_uring server's library
         tools["liburing"] = deployed.toolchains["liburing headers"]
@@ -85,6 +88,15 @@ def _tool_versions(deployed: DeployResult, load: Host, inv: Inventory) -> dict[s
         tools["wrk"] = wrk.wrk_version(load, wrk.find_wrk(inv.load.wrk_path, load))
     except UserError:
         tools["wrk"] = "not installed"
+    if isinstance(tool, H2load):  # the run's tool: its version is known already
+        tools["h2load"] = tool.version
+    else:
+        try:
+            tools["h2load"] = h2load.h2load_version(
+                load, h2load.find_h2load(inv.load.h2load_path, load)
+            )
+        except UserError:
+            tools["h2load"] = "not installed"
     return tools
 
 
@@ -103,7 +115,7 @@ def new_record(
 ) -> RunRecord:
     """run.json of a run about to start."""
     pipeline = opts.pipeline if tool.kind == "wrk" else 1
-    threads = tool.threads if isinstance(tool, Wrk) else 1
+    threads = tool.threads if isinstance(tool, (Wrk, H2load)) else 1
     return RunRecord(
         id=run_id,
         command=command_line(),
@@ -118,7 +130,7 @@ def new_record(
             if inv.several_load_hosts
             else {},
         ),
-        tools=_tool_versions(deployed, load, inv),
+        tools=_tool_versions(deployed, load, inv, tool),
         k6=K6Provision(path=deployed.k6_path, source=deployed.k6_source),
         load_tool=LoadToolRecord.model_validate(
             {

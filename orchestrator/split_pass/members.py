@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.deploy.load_provision import LoadDeployment
+from orchestrator.deploy.load_provision import LoadDeployment, provide_h2load_reducer
 from orchestrator.errors import UserError
 from orchestrator.hosts.base import Host
 from orchestrator.inventory import Inventory
-from orchestrator.load import wrk
+from orchestrator.load import h2load, wrk
 from orchestrator.load.descriptors import raise_for_points
+from orchestrator.load.h2load import H2load
 from orchestrator.load.k6 import K6
 from orchestrator.load.points import LoadPoint, Profile, connections_text
 from orchestrator.load.split import Share, host_point, shares, split_count
@@ -69,6 +70,16 @@ def load_members(
         tool: LoadTool
         if run_tool.kind == "k6":
             tool = K6(here.k6_path, here.k6_script, version=here.facts.tools.get("k6", ""))
+        elif isinstance(run_tool, H2load):
+            path = h2load.find_h2load(inv.load.h2load_path, host)
+            tool = H2load(
+                path,
+                provide_h2load_reducer(host, here.workdir),
+                python=host.python,
+                threads=len(member.cpus),
+                version=h2load.h2load_version(host, path),
+                keep_log=run_tool.keep_log,
+            )
         else:
             path = wrk.find_wrk(inv.load.wrk_path, host)
             tool = Wrk(
@@ -112,6 +123,8 @@ def load_model(
             f"{tool.model(profile, point)}; split across {len(members)} load "
             f"hosts by k6 execution segments ({each}), started together"
         )
+    if tool.kind == "h2load":
+        return _h2load_model(members, profile, point)
     counts = split_count(point.vus, parts)
     each = ", ".join(
         f"{m.name} {count} on {wrk.threads_for(m.cpus, count)} thread(s)"
@@ -122,4 +135,19 @@ def load_model(
         f"closed loop: wrk, {connections_text(point.vus)} for "
         f"{wrk.seconds_text(profile)} s{depth}, "
         f"split across {len(members)} load hosts ({each}), started together"
+    )
+
+
+def _h2load_model(members: Sequence[LoadMember], profile: Profile, point: LoadPoint) -> str:
+    """h2load's load model with each host's connections (and rate) named."""
+    parts = [m.share for m in members]
+    each = []
+    for member in members:
+        own = host_point(point, member.index, parts, "h2load")
+        rate = f" at {own.rate:,} req/s" if own.rate is not None else ""
+        threads = h2load.threads_for(member.cpus, own.vus)
+        each.append(f"{member.name} {connections_text(own.vus)}{rate} on {threads} thread(s)")
+    return (
+        f"{h2load.describe_model(profile, point, None)}; split across {len(members)} load "
+        f"hosts ({', '.join(each)}), started together"
     )

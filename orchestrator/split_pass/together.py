@@ -1,7 +1,8 @@
 """One pass of the load tool on several load hosts together, merged exactly.
 
-Each load host runs its share (a k6 execution segment, or its wrk connections) under
-orch's load agent (load/agent.py), started by PID and pinned to the host's load CPUs.
+Each load host runs its share (a k6 execution segment, or its wrk or h2load connections
+and rate) under orch's load agent (load/agent.py), started by PID and pinned to the
+host's load CPUs.
 The pass is a barrier: every agent gets ready (k6 paused with its VUs initialised), orch
 estimates each host's clock offset from the same polls, then writes one start time to
 every host (corrected for an offset larger than its uncertainty); each agent resumes k6
@@ -24,6 +25,7 @@ from typing import TypeVar
 from orchestrator.errors import HostError
 from orchestrator.hosts.base import CommandResult, describe_exit, last_line
 from orchestrator.leftovers import AgentLeftover, forget_agents, record_agents, stop_agents_left
+from orchestrator.load import h2load
 from orchestrator.load.agent import K6_API, AgentSpec, PassRecord
 from orchestrator.load.descriptors import with_limit
 from orchestrator.load.k6 import split_argv
@@ -31,6 +33,7 @@ from orchestrator.load.merge import merge_results
 from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.result import LatencyHistogram, LoadResult
 from orchestrator.load.split import Share, host_point, segment_sequence
+from orchestrator.load.tool import KEEP_SAMPLES_ENV
 from orchestrator.results.cell_result import LoadCpu
 from orchestrator.results.rundir import RunDirectory
 from orchestrator.split_pass.members import LoadMember
@@ -43,8 +46,9 @@ CLOCK_SAMPLES = 3
 GO_LEAD_SECONDS = 0.2  # plus a few round trips per host, to write every go file
 END_MARGIN_SECONDS = 60.0
 K6_OK_STATUSES = (0, 99)  # 99: thresholds crossed, the summary is valid
-KEEP_SAMPLES_ENV = "ORCH_KEEP_LOAD_SAMPLES"
 HOSTS_DIR = "load-hosts"
+_SUMMARIES = {"k6": "k6-summary.json", "h2load": h2load.SUMMARY_FILE}
+_H2LOAD_FILES = (h2load.LOG_FILE, h2load.SUMMARY_FILE)
 _T = TypeVar("_T")
 
 
@@ -102,8 +106,9 @@ def run_together(
     """Run one pass of `pass_`'s point on every load host at once; raise HostError naming
     the host when one fails or is lost (the others' agents stopped by PID).
 
-    k6's raw samples are deleted once reduced, unless ORCH_KEEP_LOAD_SAMPLES=1 (for
-    audits, and the test that checks the merge against them)."""
+    k6's raw samples (h2load's per-request logs) are deleted once reduced, unless
+    ORCH_KEEP_LOAD_SAMPLES=1 (for audits, and the tests that check the merge against
+    them)."""
     keep_samples = os.environ.get(KEEP_SAMPLES_ENV) == "1"
     stop_agents_left(run_dir, {m.name: m.host for m in members}, lambda _: None)
     parts = [m.share for m in members]
@@ -139,6 +144,11 @@ def run_together(
             cpus=len({(m.machine, cpu) for m in members for cpu in m.cpus}),
         )
     return PassResult(merged, by_host, cpu)
+
+
+def _summary_name(kind: str) -> str | None:
+    """The file a tool's result is parsed from, beside its output (None: its output)."""
+    return _SUMMARIES.get(kind)
 
 
 def _record(local_dir: Path, agents: Sequence[_Agent]) -> None:
@@ -177,8 +187,10 @@ def _start(agent: _Agent, pass_: PassRequest, parts: Sequence[Share], keep: bool
         keep_samples=keep,
         k6_paused=member.tool.kind == "k6",
         ok_statuses=list(K6_OK_STATUSES) if member.tool.kind == "k6" else [0],
+        after=command.after,
     )
-    stale = [agent.path(n) for n in ("ready.json", "go", "pass.json", "k6-samples.csv")]
+    names = ("ready.json", "go", "pass.json", "k6-samples.csv", *_H2LOAD_FILES)
+    stale = [agent.path(n) for n in names]
     try:
         clean = ["sh", "-c", 'mkdir -p "$1" && shift && rm -f "$@"', "orch", agent.directory]
         host.run([*clean, *stale])
@@ -297,7 +309,8 @@ def _fetch(agent: _Agent, local_dir: Path) -> tuple[PassRecord, dict[str, str]]:
     member, host, tool = agent.member, agent.member.host, agent.member.tool
     here = local_dir / HOSTS_DIR / member.name
     fetched: dict[str, str] = {}
-    names = ["pass.json", tool.raw_output_name] + (["k6-summary.json"] if tool.kind == "k6" else [])
+    summary = _summary_name(tool.kind)
+    names = ["pass.json", tool.raw_output_name] + ([summary] if summary else [])
     for name in names:
         local = here / f"{agent.prefix}{name}"
         with contextlib.suppress(HostError):
@@ -328,12 +341,16 @@ def _collect(
     output = fetched.get(tool.raw_output_name, "")
     point = host_point(pass_.point, member.index, parts, tool.kind)
     source = f"{pass_.server} {tool.kind} on {member.name}"
-    parsed = tool.parse(output, fetched.get("k6-summary.json"), pass_.profile, point, source)
+    summary = fetched.get(_summary_name(tool.kind) or "")
+    parsed = tool.parse(output, summary, pass_.profile, point, source)
+    # When the load began on this host's clock: its first request where the tool logs
+    # it (h2load), else when the agent started (or resumed) the tool.
+    began = parsed.started_at if parsed.started_at is not None else record.started_at
     result = parsed.model_copy(
         update={
             "host": member.name,
             "cpu_seconds": record.cpu_seconds,
-            "started_at": record.started_at - agent.applied_offset,
+            "started_at": began - agent.applied_offset,
             "wall_seconds": record.wall_seconds,
             "cpus": len(member.cpus),
         }
