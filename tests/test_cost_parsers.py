@@ -130,6 +130,7 @@ def test_a_snapshot_from_its_script_output() -> None:
             _read("schedstat").strip(),
             _read("task-status-sleep").strip(),
             "@orch:cpus",
+            "5132.48 9870.11",  # /proc/uptime
             _read("stat-vm").strip(),
             "@orch:softirqs",
             _read("softirqs-vm").strip(),
@@ -148,6 +149,7 @@ def test_a_snapshot_from_its_script_output() -> None:
     )
     snap = parse_snapshot(text, monotonic=12.5)
     assert snap.process.comm == "server" and list(snap.tasks) == [7]
+    assert snap.uptime == 5132.48 and set(snap.cpus) == {0, 1}
     assert snap.tasks[7].ran_ns == parse_schedstat(_read("schedstat"))
     assert [line.irq for line in snap.irqs] == ["38", "39"]
     assert snap.nic == {"rx_packets": 10, "tx_packets": 20, "rx_bytes": 3000, "tx_bytes": 4000}

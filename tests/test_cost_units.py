@@ -56,6 +56,7 @@ def _snapshot(
 ) -> Snapshot:
     return Snapshot(
         monotonic=at,
+        uptime=1000.0 + at,
         process=TaskStat(comm="server", processor=0, utime=0, stime=0),
         tasks=tasks,
         cpus=cpus,
@@ -69,7 +70,7 @@ BEFORE = _snapshot(
         PID: _task("c-io_uring", 0, 100, (10, 1), "0"),
         101: _task("iou-wrk-100", 1, 5, (3, 0), "0-3"),  # ends before the second snapshot
     },
-    {0: _cpu(1000, 100), 1: _cpu(500), 2: _cpu(200), 3: _cpu(300, idle=1000)},
+    {0: _cpu(1000, 100, 5000), 1: _cpu(500), 2: _cpu(200, idle=5000), 3: _cpu(300, idle=1000)},
     {0: 1000, 1: 50, 2: 0, 3: 5000},
 )
 AFTER = _snapshot(
@@ -78,8 +79,9 @@ AFTER = _snapshot(
         PID: _task("c-io_uring", 0, 900, (60, 3), "0"),
         102: _task("iou-wrk-100", 2, 40, (4, 1), "0-3"),  # new: counted from its start
     },
-    # 2 s at 100 ticks/s: CPU 0 busy 180 ticks (20 of them softirq), CPU 3 busy 100.
-    {0: _cpu(1160, 120), 1: _cpu(700), 2: _cpu(201), 3: _cpu(380, 20, 1100)},
+    # 2 s at 100 ticks/s: CPU 0 idle 20 ticks (busy 180, 20 of them softirq), CPU 2 idle
+    # 199, CPU 3 idle 100 (busy 100).
+    {0: _cpu(1160, 120, 5020), 1: _cpu(700), 2: _cpu(201, idle=5199), 3: _cpu(380, 20, 1100)},
     {0: 1100, 1: 50, 2: 0, 3: 14000},
 )
 PLAN = CostPlan(
@@ -115,6 +117,18 @@ def test_target_cpu_counts_every_counted_cpu_above_its_baseline() -> None:
     assert target.busy_above_baseline == pytest.approx(1.7 + 0.01 + 0.8)
     assert target.interrupt_work == pytest.approx(0.2 + 0.2)
     assert target.interrupt_cpus() == [0, 3]
+
+
+def test_busy_is_the_window_less_idle_not_the_ticks() -> None:
+    # At one connection on this VM: the ticks saw 0.85 s of a 2.108 s window busy, idle
+    # was 0.96 s, while the server alone ran 0.97 s (schedstat).
+    cpu = CpuTime(
+        cpu=0, user=0.5, nice=0, system=0.3, irq=0, softirq=0.05, steal=0, idle=0.96,
+        iowait=0, wall=2.108,
+    )  # fmt: skip
+    assert cpu.ticked_busy == pytest.approx(0.85)
+    assert cpu.busy == pytest.approx(1.148) and cpu.busy > 0.97
+    assert cpu.model_copy(update={"wall": None}).busy == pytest.approx(0.85)
 
 
 def test_network_work_says_where_receive_ran() -> None:

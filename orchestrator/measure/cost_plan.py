@@ -4,7 +4,6 @@ idle baseline, the interface and its interrupt lines, and whether perf counts.""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from orchestrator.measure.perf_stat import perf_available
 from orchestrator.measure.proc_files import parse_cpu_ticks
 from orchestrator.results.cost import IdleBaseline, MeasurementRecord
 
-BASELINE_SECONDS = 2.0
+BASELINE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,23 +33,26 @@ class CostPlan:
 
 
 def measure_idle_baseline(host: Host, seconds: float, clock_ticks: int) -> IdleBaseline:
-    """Each CPU's busy time per second over `seconds` of quiet (two /proc/stat readings
-    taken on the host, so the interval is the host's own)."""
-    script = f"grep '^cpu[0-9]' /proc/stat; echo @; sleep {seconds:g}; grep '^cpu[0-9]' /proc/stat"
-    started = time.monotonic()
-    out = host.run(["sh", "-c", script], timeout=seconds + 30)
+    """Each CPU's busy time per second over `seconds` of quiet: the window less its idle,
+    iowait and steal time (CpuTime.busy says why not the ticked kinds), from two readings
+    of /proc/uptime and /proc/stat taken on the host."""
+    read = "cat /proc/uptime; grep '^cpu[0-9]' /proc/stat"
+    out = host.run(["sh", "-c", f"{read}; echo @; sleep {seconds:g}; {read}"], timeout=seconds + 30)
     before_text, _, after_text = out.stdout.partition("@")
     before, after = parse_cpu_ticks(before_text), parse_cpu_ticks(after_text)
-    if not before or before.keys() != after.keys():
+    try:
+        wall = float(after_text.split()[0]) - float(before_text.split()[0])
+    except (ValueError, IndexError):
+        wall = 0.0
+    if not before or before.keys() != after.keys() or wall <= 0:
         raise HostError(f"{host.describe()}: cannot read /proc/stat for the idle baseline")
-    # The sleep's length, not the command's (the command also waited for its start).
-    elapsed = min(seconds, time.monotonic() - started) or seconds
-    return IdleBaseline(
-        seconds=elapsed,
-        busy_per_second={
-            cpu: (after[cpu].busy - before[cpu].busy) / clock_ticks / elapsed for cpu in before
-        },
-    )
+
+    def busy(cpu: int) -> float:
+        old, new = before[cpu], after[cpu]
+        quiet = (new.idle - old.idle) + (new.iowait - old.iowait) + (new.steal - old.steal)
+        return max(0.0, wall - quiet / clock_ticks) / wall
+
+    return IdleBaseline(seconds=wall, busy_per_second={cpu: busy(cpu) for cpu in before})
 
 
 def plan_costs(

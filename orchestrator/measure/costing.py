@@ -55,7 +55,11 @@ def process_cost(before: Snapshot, after: Snapshot, main_tid: int, pins: list[in
 
 def target_cpu(before: Snapshot, after: Snapshot, plan: CostPlan) -> TargetCpu:
     """Every counted CPU's time by kind between the snapshots, with its baseline."""
-    wall = after.monotonic - before.monotonic
+    # The host's own clock when it has one (a remote host's round trips are not in it).
+    if before.uptime is not None and after.uptime is not None:
+        wall = after.uptime - before.uptime
+    else:
+        wall = after.monotonic - before.monotonic
     baseline = plan.record.baseline
     cpus = []
     for cpu in plan.record.counted_cpus:
@@ -67,7 +71,7 @@ def target_cpu(before: Snapshot, after: Snapshot, plan: CostPlan) -> TargetCpu:
             for name in CPU_FIELDS
         }
         rate = baseline.busy_per_second.get(cpu, 0.0) if baseline else 0.0
-        cpus.append(CpuTime(cpu=cpu, **seconds, baseline_busy=rate * wall))
+        cpus.append(CpuTime(cpu=cpu, **seconds, wall=wall, baseline_busy=rate * wall))
     return TargetCpu(
         cpus=cpus,
         left_out=plan.record.left_out_cpus,

@@ -43,6 +43,7 @@ class Snapshot:
     """The target at one moment, as one command read it."""
 
     monotonic: float
+    uptime: float | None  # the host's own clock (/proc/uptime) when the CPUs were read
     process: TaskStat  # /proc/PID/stat: the whole process, exited threads included
     tasks: dict[int, TaskSample]
     cpus: dict[int, CpuTicks]
@@ -70,7 +71,7 @@ def snapshot_script(plan: SnapshotPlan) -> str:
         f"for t in /proc/{pid}/task/*; do "
         f'{{ s=$(cat "$t/stat" "$t/schedstat" "$t/status") && '
         f'echo "{_MARK}task ${{t##*/}}" && echo "$s"; }} 2>/dev/null; done',
-        f"echo {_MARK}cpus; grep '^cpu[0-9]' /proc/stat",
+        f"echo {_MARK}cpus; cat /proc/uptime; grep '^cpu[0-9]' /proc/stat",
         f"echo {_MARK}softirqs; cat /proc/softirqs",
     ]
     if plan.irq_numbers:
@@ -117,11 +118,16 @@ def parse_snapshot(text: str, monotonic: float) -> Snapshot:
         if name.startswith("task ") and len(lines) >= 3:
             tasks[int(name.split()[1])] = _task(lines)
     nic_lines = sections.get("nic", [])
+    cpu_lines = sections["cpus"]
+    uptime = None
+    if cpu_lines and not cpu_lines[0].startswith("cpu"):
+        uptime = float(cpu_lines[0].split()[0])
     return Snapshot(
         monotonic=monotonic,
+        uptime=uptime,
         process=parse_task_stat(sections["process"][0]),
         tasks=tasks,
-        cpus=parse_cpu_ticks("\n".join(sections["cpus"])),
+        cpus=parse_cpu_ticks("\n".join(cpu_lines)),
         softirqs=parse_softirqs("\n".join(sections["softirqs"])),
         irqs=parse_interrupts("\n".join(sections.get("interrupts", []))),
         nic={name: int(v) for name, v in zip(NIC_FIELDS, nic_lines, strict=False)},

@@ -23,7 +23,7 @@ from orchestrator.load.wrk import Wrk
 from orchestrator.log import Log
 from orchestrator.measure.cell import Cell
 from orchestrator.measure.context import RunContext
-from orchestrator.measure.cost_plan import CostPlan, plan_costs
+from orchestrator.measure.cost_plan import BASELINE_SECONDS, CostPlan, plan_costs
 from orchestrator.measure.interface import detect_interface
 from orchestrator.measure.ports import port_in_use, wait_port_free
 from orchestrator.results.cell_result import utc_now
@@ -137,7 +137,7 @@ def _cost_plan(
     inv: Inventory, target: Host, prepared: Prepared, interface: str | None, perf: bool, log: Log
 ) -> CostPlan:
     """What every cell measures of the target, with the idle baseline measured now."""
-    log("measuring the target's idle baseline (2 s)")
+    log(f"measuring the target's idle baseline ({BASELINE_SECONDS:g} s)")
     return plan_costs(
         target,
         inv.target.cpus,
