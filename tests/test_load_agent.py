@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import pytest
 
 from orchestrator.load import agent, h2load_log
 from orchestrator.load.agent import duration_to_us, reduce_k6_csv
+from orchestrator.load.h2load import parse_reduced
 
 HEADER = "metric_name,timestamp,metric_value,extra_tags,metadata\n"
 
@@ -180,7 +180,8 @@ def test_the_after_step_reduces_h2load_s_log_where_it_was_written(tmp_path: Path
     proc = subprocess.Popen([sys.executable, agent.__file__, str(_spec(tmp_path, tool, reduce))])
     _go_when_ready(tmp_path, 0.0)
     assert proc.wait(timeout=30) == 0
-    assert json.loads(out.read_text())["samples"] == 200 and not log.exists()
+    reduced = parse_reduced(out.read_text(), str(out))
+    assert reduced.histogram.total == 200 and not log.exists()
     assert _record(tmp_path).error is None
 
 
