@@ -61,6 +61,9 @@ def test_cells_record_the_whole_cost(tmp_path: Path) -> None:
         network = cell.cost.network
         assert network is not None and network.interface == "lo"
         assert sum(network.net_rx.values()) > 0 and set(network.net_rx) == {0, 1}
+        assert network.received is not None and set(network.received) == {0, 1}
+        # a request and its answer, each one packet (NET_RX runs count far fewer)
+        assert sum(network.received.values()) >= 1.8 * cell.load.requests
         perf = cell.cost.perf
         assert perf is not None and perf.requests > 0 and perf.note == ""
         syscalls = cell.perf_per_request(SYSCALLS)

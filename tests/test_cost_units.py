@@ -53,6 +53,7 @@ def _snapshot(
     tasks: dict[int, TaskSample],
     cpus: dict[int, CpuTicks],
     net_rx: dict[int, int],
+    received: dict[int, int],
 ) -> Snapshot:
     return Snapshot(
         monotonic=at,
@@ -61,6 +62,7 @@ def _snapshot(
         tasks=tasks,
         cpus=cpus,
         softirqs={"NET_RX": net_rx, "NET_TX": dict.fromkeys(net_rx, 0)},
+        received=received,
     )
 
 
@@ -72,6 +74,7 @@ BEFORE = _snapshot(
     },
     {0: _cpu(1000, 100, 5000), 1: _cpu(500), 2: _cpu(200, idle=5000), 3: _cpu(300, idle=1000)},
     {0: 1000, 1: 50, 2: 0, 3: 5000},
+    {0: 2**32 - 10, 1: 500, 2: 0, 3: 100},  # CPU 0's 32-bit counter is about to wrap
 )
 AFTER = _snapshot(
     12.0,
@@ -83,6 +86,7 @@ AFTER = _snapshot(
     # 199, CPU 3 idle 100 (busy 100).
     {0: _cpu(1160, 120, 5020), 1: _cpu(700), 2: _cpu(201, idle=5199), 3: _cpu(380, 20, 1100)},
     {0: 1100, 1: 50, 2: 0, 3: 14000},
+    {0: 30, 1: 600, 2: 0, 3: 9100},
 )
 PLAN = CostPlan(
     record=MeasurementRecord(
@@ -138,6 +142,9 @@ def test_network_work_says_where_receive_ran() -> None:
     assert busiest is not None and busiest[0] == 3
     assert busiest[1] == pytest.approx(9000 / 9100)
     assert network.receive_share([0]) == pytest.approx(100 / 9100)
+    assert network.received == {0: 40, 1: 100, 2: 0, 3: 9000}  # one packet each, wraps read
+    older = network.model_copy(update={"received": None})  # runs before it was read
+    assert NetworkWork.model_validate_json(older.model_dump_json()).received is None
 
 
 def _cost(target_s: float, process_s: float, syscalls: float, switches: int) -> Cost:
@@ -168,7 +175,12 @@ def _cost(target_s: float, process_s: float, syscalls: float, switches: int) -> 
             baseline_seconds=2.0,
         ),
         network=NetworkWork(
-            interface="eth0", irq_lines=[], interrupts={}, net_rx={0: 3, 3: 97}, net_tx={}
+            interface="eth0",
+            irq_lines=[],
+            interrupts={},
+            net_rx={0: 3, 3: 97},
+            net_tx={},
+            received={0: 4, 1: 1, 3: 95},
         ),
         perf=PerfCounts(counters={SYSCALLS: syscalls * 500, "cycles": None}, requests=500),
     )
@@ -269,8 +281,8 @@ def test_the_report_shows_the_cost_section_and_where_receive_ran(tmp_path: Path)
     assert "| c-epoll | 10.10 (" in report  # target µs/req, median of the drifting rounds
     assert "Left out: CPU 1, where a load tool ran on this machine" in report
     assert (
-        "- c-epoll: network receive: 97% of NET_RX on CPU 3 (another), not the server's CPU 0"
-        in report
+        "- c-epoll: network receive: 97% of NET_RX on CPU 3 (another), not the server's CPU 0;"
+        " 95% of packets received on CPU 3 (another), not the server's CPU 0\n" in report
     )
     assert "(CPU 0 30% busy)" in report  # the baseline warning
     assert "Target CPU per request (the whole target's CPU above its idle baseline" in report

@@ -343,21 +343,23 @@ def test_ctrl_c_during_a_run_stops_every_remote_process(lab: Lab) -> None:
 
 def _cost_per_request(run_dir: Path) -> tuple[float, float, float, float]:
     """Over a run's cells (per request, microseconds): target CPU, server process CPU,
-    irq+softirq on the counted CPUs; and the share of NET_RX on CPU 0, the server's."""
+    irq+softirq on the counted CPUs; and the share of the packets received on CPU 0, the
+    server's."""
     target = process = interrupts = 0.0
-    requests = on_server = net_rx = 0
+    requests = on_server = received = 0
     for cell in read_cells(run_dir):
         cost, load = cell.cost, cell.load
         assert cost is not None and cost.target is not None and cost.network is not None
         assert load is not None and cell.status == "ok", cell.error
+        assert cost.network.received is not None and sum(cost.network.net_rx.values()) > 0
         target += cost.target.busy_above_baseline
         process += cost.process.cpu_seconds
         interrupts += cost.target.interrupt_work
         requests += load.requests
-        on_server += cost.network.net_rx.get(0, 0)
-        net_rx += sum(cost.network.net_rx.values())
+        on_server += cost.network.received.get(0, 0)
+        received += sum(cost.network.received.values())
     per = 1e6 / requests
-    return target * per, process * per, interrupts * per, on_server / net_rx
+    return target * per, process * per, interrupts * per, on_server / received
 
 
 def test_receive_work_placed_on_the_server_cpu_or_away_over_the_veth(lab: Lab) -> None:
@@ -365,11 +367,15 @@ def test_receive_work_placed_on_the_server_cpu_or_away_over_the_veth(lab: Lab) -
     and the target-wide figure follows the work: the lab's one machine has two CPUs, so
     `other` is the load tool's CPU 1, which the target figure leaves out.
 
-    NET_RX counts are machine-wide (the bridge's hops and the load namespace's receive
-    count too) and per softirq run, not per packet, so they move less than the time does.
-    Without CONFIG_IRQ_TIME_ACCOUNTING (this kernel) softirq work that interrupts the
-    server is charged to it as well, so its own figure rises with it; only the target's
-    irq+softirq column tells that work apart."""
+    Packets are counted machine-wide where the stack received them: a request is received
+    twice (the bridge's port, on the load tool's CPU 1, then the target's eth0, where RPS
+    sends it), an answer twice on the server's CPU 0 (it sends there, and a veth receives
+    on the sending CPU). So CPU 0 receives about half with the work away, three quarters
+    with it there. NET_RX counts do not show it: they count softirq runs, not packets,
+    and RPS raises NET_RX on the sending CPU too (to send its IPIs). Without
+    CONFIG_IRQ_TIME_ACCOUNTING (this kernel) softirq work that interrupts the server is
+    charged to it as well, so its own figure rises with it; only the target's irq+softirq
+    column tells that work apart."""
     hosts = str(lab.hosts_file)
     found = {}
     for placement in ("server", "other"):
@@ -387,7 +393,7 @@ def test_receive_work_placed_on_the_server_cpu_or_away_over_the_veth(lab: Lab) -
         found[placement] = _cost_per_request(run_dir)
     target_on, _, irq_on, share_on = found["server"]
     target_off, _, irq_off, share_off = found["other"]
-    assert share_on > share_off + 0.03, found
+    assert share_on > 0.65 and share_off < 0.6, found
     assert irq_on > 1.3 * irq_off, found
     assert target_on - target_off > 0.5 * (irq_on - irq_off), found
     mask = "/sys/class/net/eth0/queues/rx-0/rps_cpus"

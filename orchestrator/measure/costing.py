@@ -83,8 +83,14 @@ def _delta(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
     return {cpu: after[cpu] - before.get(cpu, 0) for cpu in sorted(after)}
 
 
+def _delta_32(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
+    """Deltas of counters the kernel keeps in 32 bits (they wrap)."""
+    return {cpu: (after[cpu] - before.get(cpu, 0)) % 2**32 for cpu in sorted(after)}
+
+
 def network_work(before: Snapshot, after: Snapshot, interface: str) -> NetworkWork:
-    """Interrupts of the interface's lines and NET_RX/NET_TX softirqs, per CPU."""
+    """Interrupts of the interface's lines, NET_RX/NET_TX softirqs and packets received,
+    per CPU."""
     interrupts: dict[int, int] = {}
     old_lines = {line.irq: line for line in before.irqs}
     for line in after.irqs:
@@ -102,6 +108,7 @@ def network_work(before: Snapshot, after: Snapshot, interface: str) -> NetworkWo
         interrupts=dict(sorted(interrupts.items())),
         net_rx=_delta(before.softirqs.get("NET_RX", empty), after.softirqs.get("NET_RX", empty)),
         net_tx=_delta(before.softirqs.get("NET_TX", empty), after.softirqs.get("NET_TX", empty)),
+        received=_delta_32(before.received, after.received) if after.received else None,
     )
 
 

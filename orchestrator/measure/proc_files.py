@@ -1,5 +1,6 @@
 """Parsers of the kernel files a cell samples: /proc/stat, /proc/softirqs, /proc/interrupts,
-a task's stat, schedstat and status, and perf stat's CSV output. Pure functions of text."""
+/proc/net/softnet_stat, a task's stat, schedstat and status, and perf stat's CSV output.
+Pure functions of text."""
 
 from __future__ import annotations
 
@@ -101,6 +102,23 @@ def parse_softirqs(text: str) -> dict[str, dict[int, int]]:
         values = [int(v) for v in rest.split()]
         table[name.strip()] = dict(zip(cpus, values, strict=False))
     return table
+
+
+def parse_softnet(text: str) -> dict[int, int]:
+    """/proc/net/softnet_stat as {CPU: packets its network stack received} (the first
+    column, `processed`: one per packet, wherever it came from). Rows are online CPUs; the
+    13th column names the CPU (kernels since 5.10), older kernels give rows in CPU order."""
+    packets = {}
+    for row, line in enumerate(text.splitlines()):
+        words = line.split()
+        if not words:
+            continue
+        try:
+            cpu = int(words[12], 16) if len(words) > 12 else row
+            packets[cpu] = int(words[0], 16)
+        except ValueError:
+            raise HostError(f"unreadable /proc/net/softnet_stat line: {line!r}") from None
+    return packets
 
 
 def parse_interrupts(text: str) -> list[IrqLine]:

@@ -1,7 +1,8 @@
 """One reading of everything a cell samples on the target, in one command (a remote target
 costs one round trip and every counter shares a moment): the server's threads (stat,
-schedstat, status), every CPU's /proc/stat line, /proc/softirqs, the interface's lines of
-/proc/interrupts and its packet counters."""
+schedstat, status), every CPU's /proc/stat line, /proc/softirqs, the packets each CPU's
+network stack received (/proc/net/softnet_stat), the interface's lines of /proc/interrupts
+and its packet counters."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from orchestrator.measure.proc_files import (
     parse_interrupts,
     parse_schedstat,
     parse_softirqs,
+    parse_softnet,
     parse_task_stat,
     parse_task_status,
 )
@@ -50,6 +52,7 @@ class Snapshot:
     softirqs: dict[str, dict[int, int]]
     irqs: list[IrqLine] = field(default_factory=list)
     nic: dict[str, int] = field(default_factory=dict)
+    received: dict[int, int] = field(default_factory=dict)  # CPU -> packets (softnet_stat)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def snapshot_script(plan: SnapshotPlan) -> str:
         f'echo "{_MARK}task ${{t##*/}}" && echo "$s"; }} 2>/dev/null; done',
         f"echo {_MARK}cpus; cat /proc/uptime; grep '^cpu[0-9]' /proc/stat",
         f"echo {_MARK}softirqs; cat /proc/softirqs",
+        f"echo {_MARK}softnet; cat /proc/net/softnet_stat 2>/dev/null",
     ]
     if plan.irq_numbers:
         wanted = "|".join(plan.irq_numbers)
@@ -131,6 +135,7 @@ def parse_snapshot(text: str, monotonic: float) -> Snapshot:
         softirqs=parse_softirqs("\n".join(sections["softirqs"])),
         irqs=parse_interrupts("\n".join(sections.get("interrupts", []))),
         nic={name: int(v) for name, v in zip(NIC_FIELDS, nic_lines, strict=False)},
+        received=parse_softnet("\n".join(sections.get("softnet", []))),
     )
 
 

@@ -102,26 +102,33 @@ def _shares(
     return text
 
 
+def _add(total: dict[int, int], counts: dict[int, int]) -> None:
+    for cpu, n in counts.items():
+        total[cpu] = total.get(cpu, 0) + n
+
+
 def network_lines(
     record: RunRecord, cells: Sequence[CellResult], measurement: MeasurementRecord
 ) -> list[str]:
-    """Per server, in one line: where its receive work ran (NET_RX softirqs by CPU), and
-    its interface's interrupts where the interface has lines."""
+    """Per server, in one line: where its receive work ran (NET_RX softirqs and the packets
+    received, by CPU), and its interface's interrupts where the interface has lines."""
     pins = record.inventory.target.cpus
     out = []
     for server in dict.fromkeys(c.server for c in cells if c.cost and c.cost.network):
         net_rx: dict[int, int] = {}
+        received: dict[int, int] = {}
         interrupts: dict[int, int] = {}
         for cell in cells:
             if cell.server != server or cell.cost is None or cell.cost.network is None:
                 continue
-            for cpu, n in cell.cost.network.net_rx.items():
-                net_rx[cpu] = net_rx.get(cpu, 0) + n
-            for cpu, n in cell.cost.network.interrupts.items():
-                interrupts[cpu] = interrupts.get(cpu, 0) + n
+            _add(net_rx, cell.cost.network.net_rx)
+            _add(received, cell.cost.network.received or {})
+            _add(interrupts, cell.cost.network.interrupts)
         if not sum(net_rx.values()):
             continue
         line = f"- {server}: network receive: {_shares(net_rx, 'NET_RX', pins, measurement)}"
+        if sum(received.values()):
+            line += f"; {_shares(received, 'packets received', pins, measurement)}"
         if sum(interrupts.values()):
             shares = _shares(interrupts, "its interrupts", pins, measurement)
             line += f"; the interface: {shares}"

@@ -140,6 +140,10 @@ class NetworkWork(_Model):
     interrupts: dict[int, int]  # CPU -> interrupts of those lines
     net_rx: dict[int, int]  # CPU -> NET_RX softirqs
     net_tx: dict[int, int]  # CPU -> NET_TX softirqs
+    # CPU -> packets its network stack received (/proc/net/softnet_stat): one per packet,
+    # where NET_RX is one per softirq run, and RPS raises NET_RX on the CPU that hands
+    # packets on as well as on the one that receives them. None: not read (older runs).
+    received: dict[int, int] | None = None
 
     def receive_share(self, cpus: Iterable[int]) -> float | None:
         """The share of NET_RX softirqs that ran on `cpus` (None: there were none)."""
