@@ -13,6 +13,7 @@ from orchestrator.report.markdown import render_markdown
 from orchestrator.report.rate_section import late_lines, log_cost_line
 from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell_result import CellResult, CoreCpu, LoadCpu, ProcessCpu
+from orchestrator.results.cost import Cost, CpuTime, ProcessCost, TargetCpu
 from orchestrator.results.knees import find_knees, sustained
 from orchestrator.results.rate_verdict import holding, rate_point_verdicts, rate_sentence
 
@@ -89,6 +90,61 @@ def test_a_rate_both_held_compares_cpu_and_latency() -> None:
         "p50 +0.0% (+0.0…+0.0%) n.s., p99 -50.0% (-50.0…-50.0%), p99.9 -50.0%"
     ), text
     assert not text.endswith("..")
+
+
+def _with_target(cell: CellResult, target_us: float) -> CellResult:
+    """The cell with a whole cost whose target figure is `target_us` per request (its
+    process figure stays the cell's)."""
+    assert cell.load is not None and cell.server_cpu is not None
+    busy = target_us * cell.load.requests / 1e6
+    cost = Cost(
+        process=ProcessCost(
+            cpu_seconds=cell.server_cpu.cpu_seconds,
+            voluntary_switches=0,
+            involuntary_switches=0,
+            main_tid=1,
+            threads=[],
+        ),
+        target=TargetCpu(
+            cpus=[
+                CpuTime(
+                    cpu=0,
+                    user=busy,
+                    nice=0,
+                    system=0,
+                    irq=0,
+                    softirq=0,
+                    steal=0,
+                    idle=0,
+                    iowait=0,
+                )
+            ]
+        ),
+    )
+    return cell.model_copy(update={"cost": cost})
+
+
+def test_a_rate_compares_the_target_figure_where_every_cell_has_one() -> None:
+    """As the closed-loop verdict and --precision do: here the process figures favour
+    io_uring by 10% and the target figures (interrupts included) epoll by 20%."""
+    cells = []
+    for rep, (ep, io) in enumerate([(10.0, 9.0), (11.0, 9.9), (9.0, 8.1), (10.5, 9.45)], 1):
+        cells.append(_with_target(_cell("c-epoll", 20_000, rep, ep), ep * 1.2))
+        cells.append(_with_target(_cell("c-io_uring", 20_000, rep, io), io * 1.6))
+    rows = build_rows(cells, None, ["r20000"])
+    (verdict,) = rate_point_verdicts(cells, rows, POINTS[:1])
+    (language,) = verdict.languages
+    assert language.figure == "target" and verdict.winner == "epoll"
+    assert language.cpu_ratio is not None
+    assert language.cpu_ratio.value == pytest.approx(10 * 1.2 / (9 * 1.6))
+    assert rate_sentence(verdict).startswith(
+        "At 20,000 req/s (offered to each server alike) epoll used less target CPU per "
+        "request than io_uring: C: io_uring's target CPU per request +20.0%"
+    )
+    # One cell whose target figure is below its own process's: the pair falls back.
+    cells[0] = _with_target(cells[0], 5.0)
+    (verdict,) = rate_point_verdicts(cells, rows, POINTS[:1])
+    assert verdict.languages[0].figure == "process" and verdict.winner == "io_uring"
 
 
 def test_a_rate_not_held_is_said_and_never_compared() -> None:

@@ -5,13 +5,14 @@ A server held a rate when every one of its cells there ran, failed no request an
 achieved at least 99% of the rate, and at most 0.01% of their requests were late (an
 answer slower than the interval between a connection's requests, which kept the next
 request from starting on time; the tolerance is a tenth of p99.9's tail). Where both
-servers of a language held it: CPU per request (epoll's over io_uring's, one ratio per
-round) and p50, p99 and p99.9 (io_uring's over epoll's, per round), each with its 95%
-interval. A rate a server did not hold is said as such and nothing is compared there. A
+servers of a language held it: CPU per request (the figure the closed-loop verdict and
+`--precision` use: the target's, else the server process's; epoll's over io_uring's, one
+ratio per round) and p50, p99 and p99.9 (io_uring's over epoll's, per round), each with its
+95% interval. A rate a server did not hold is said as such and nothing is compared there. A
 winner is named only when every language compared at the rate favours one API.
 
 This module stands apart from verdict.py (the closed-loop and k6 verdict) on purpose: it
-decides what may be compared at a rate, and takes the CPU figure from CellResult.
+decides what may be compared at a rate; the CPU figure and its pairs are verdict.py's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import LATE_SHARE_TOLERATED, SUSTAIN_SHARE, held, late_share
 from orchestrator.results.stats import Estimate, paired_ratio_ci
-from orchestrator.results.verdict import Side, comparable_pairs, side_of
+from orchestrator.results.verdict import CpuFigure, Side, comparable_pairs, cpu_pairs, side_of
 
 # (label, the latency field) of the percentiles compared
 PERCENTILES = (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999"))
@@ -99,6 +100,7 @@ class RateLanguage:
     io_uring: Holding
     cpu_ratio: Estimate | None  # epoll CPU per request / io_uring's; None unless both held
     latency: dict[str, Estimate]  # io_uring / epoll per percentile; empty unless both held
+    figure: CpuFigure = "process"  # which CPU per request cpu_ratio compares
 
     @property
     def compared(self) -> bool:
@@ -171,14 +173,16 @@ def rate_point_verdicts(
             epoll = holding(cells, epoll_row.server, point)
             io_uring = holding(cells, io_row.server, point)
             cpu, latency = None, {}
+            figure: CpuFigure = "process"
             if epoll.held and io_uring.held:
                 ep, io = epoll.server, io_uring.server
-                cpu = _ratio(cells, ep, io, key, lambda c: c.cpu_us_per_request)
+                figure, values = cpu_pairs(cells, ep, io, key)
+                cpu = paired_ratio_ci(values) if values else None
                 for name, field in PERCENTILES:
                     ratio = _ratio(cells, io, ep, key, _latency(field))
                     if ratio is not None:
                         latency[name] = ratio
-            languages.append(RateLanguage(label, epoll, io_uring, cpu, latency))
+            languages.append(RateLanguage(label, epoll, io_uring, cpu, latency, figure))
         if languages:
             verdicts.append(RatePointVerdict(key, point.rate, languages))
     return verdicts
@@ -209,11 +213,18 @@ def _language_clause(v: RateLanguage) -> str:
             v.cpu_ratio.method,
             v.cpu_ratio.confidence,
         )
-        parts.append(f"io_uring's CPU per request {_change(inverse)}")
+        parts.append(f"io_uring's {_cpu_words([v])} {_change(inverse)}")
     if v.latency:
         latency = ", ".join(f"{name} {_change(ratio)}" for name, ratio in v.latency.items())
         parts.append(f"io_uring's latency {latency}")
     return f"{v.language}: {'; '.join(parts) or 'no figures'}"
+
+
+def _cpu_words(languages: Sequence[RateLanguage]) -> str:
+    """`target CPU per request` where every compared language used the target-wide
+    figure, else `CPU per request` (as the closed-loop verdict says it)."""
+    figures = {v.figure for v in languages if v.cpu_ratio is not None}
+    return "target CPU per request" if figures == {"target"} else "CPU per request"
 
 
 def rate_sentence(verdict: RatePointVerdict) -> str:
@@ -224,7 +235,8 @@ def rate_sentence(verdict: RatePointVerdict) -> str:
     winner = verdict.winner
     if winner != "none":
         other = "epoll" if winner == "io_uring" else "io_uring"
-        return f"{start} {winner} used less CPU per request than {other}: {clauses}{end}"
+        cpu = _cpu_words(verdict.languages)
+        return f"{start} {winner} used less {cpu} than {other}: {clauses}{end}"
     if not any(v.compared for v in verdict.languages):
         return f"{start} nothing was compared: {clauses}{end}"
     return f"{start} no winner: {clauses}{end}"
@@ -236,9 +248,10 @@ RATE_VERDICT_NOTE = (
     "requests late (an answer slower than the interval between a connection's requests: "
     "h2load sends one request at a time per connection, so the next request waited, and "
     "its latency, counted from when it was sent, leaves that wait out: coordinated "
-    "omission; 0.01% is a tenth of p99.9's tail). CPU per request is "
-    "compared as epoll's over io_uring's in each round and latency as io_uring's over "
-    "epoll's, each with the 95% interval of the per-round ratios (`n.s.`: it includes no "
-    "change). A winner is named only when every language's CPU interval lies on the same "
-    "side of no change."
+    "omission; 0.01% is a tenth of p99.9's tail). CPU per request (the target's, see Cost "
+    "per request, where every cell of the pair has a plausible one, else the server "
+    "process's) is compared as epoll's over io_uring's in each round and latency as "
+    "io_uring's over epoll's, each with the 95% interval of the per-round ratios (`n.s.`: "
+    "it includes no change). A winner is named only when every language's CPU interval "
+    "lies on the same side of no change."
 )
