@@ -229,3 +229,43 @@ def test_the_report_says_late_requests_and_what_the_log_cost() -> None:
     assert "| Late req. |" in report and "Dropped iter." not in report
     assert "- Arrivals (h2load): each connection sends at most 100 req/s" in report
     assert "Every server was offered the same 20,000 req/s" in report
+
+
+@pytest.mark.parametrize(
+    ("load_share", "expected"),
+    [
+        (
+            0.5,
+            "- At 20,000 req/s every compared row was load-bound: h2load kept the servers' "
+            "core 20% busy: the offered rate, not the servers, set the pace, as a rate below "
+            "their capacity does (they are compared at equal offered load); higher rates, up "
+            "to each server's knee (`--rates auto`), would load them more.",
+        ),
+        (
+            0.97,
+            "- At 20,000 req/s every compared row was load-bound: h2load kept the servers' "
+            "core 20% busy while using 97% or more of its 1 load CPU. To make them "
+            "server-bound: about 5 load CPUs of h2load (more load hosts, `load.hosts` in "
+            "the inventory).",
+        ),
+    ],
+    ids=["below-capacity", "h2load-at-its-limit"],
+)
+def test_a_load_bound_rate_is_explained_as_an_open_model(load_share: float, expected: str) -> None:
+    """A rate below the servers' capacity is not a closed loop held back by its round
+    trips, and pipelining (a closed loop) is no way to offer more of it."""
+    cells = [
+        _cell(server, 20_000, rep, cpu, busy=0.2, load_share=load_share)
+        for rep in (1, 2)
+        for server, cpu in (("c-epoll", 10.0), ("c-io_uring", 9.0))
+    ]
+    rows = build_rows(cells, None, ["r20000"])
+    record = make_record(
+        plan=[f"{c.server}/{c.repetition}" for c in cells],
+        points=POINTS[:1],
+        tool="h2load",
+        profile=resolve_profile("sweep-short"),
+        models={"r20000": "open model: h2load --rps, 20,000 req/s"},
+    )
+    report = render_markdown(record, cells, rows)
+    assert expected in report.splitlines(), report

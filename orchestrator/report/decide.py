@@ -296,26 +296,38 @@ def load_bound_line(
         f"At {point.describe()} {_count(len(bound), len(compared))} load-bound: "
         f"{tool} kept the servers' core {core} busy"
     )
+    at_rate = point.is_open and point.rate is not None
     if loads and min(loads) >= SATURATION_THRESHOLD:
         factor = SATURATION_THRESHOLD / max(min(busy), 0.01)
         need = math.ceil(cpus * factor)
-        kind = record.load_tool.kind
-        faster = (
-            "wrk (`--load-tool wrk`, or `wrk-pipelined`), which serves many times k6's "
-            "requests per load CPU, or "
-            if kind == "k6"
-            else "`--load-tool wrk-pipelined` (16 requests in flight per connection), or "
-        )
+        faster = "" if at_rate else _faster_tool(record.load_tool.kind)
         return (
             f"{head} while using {min(loads):.0%} or more of its {cpus} load "
             f"CPU{'s' if cpus != 1 else ''}. To make them server-bound: {faster}about "
             f"{need} load CPUs of {tool} (more load hosts, `load.hosts` in the inventory)."
+        )
+    if at_rate:
+        return (
+            f"{head}: the offered rate, not the servers, set the pace, as a rate below their "
+            "capacity does (they are compared at equal offered load); higher rates, up to "
+            "each server's knee (`--rates auto`), would load them more."
         )
     return (
         f"{head}, and the load tool was not at its limit either: the loop's round trips "
         "held both back; more connections (`--connections`) or pipelining "
         "(`--load-tool wrk-pipelined`) would load the servers more."
     )
+
+
+def _faster_tool(kind: str) -> str:
+    """What loads a server more from the same load CPUs in a closed loop (an open model
+    stays one: there only more load CPUs offer more)."""
+    if kind == "k6":
+        return (
+            "wrk (`--load-tool wrk`, or `wrk-pipelined`), which serves many times k6's "
+            "requests per load CPU, or "
+        )
+    return "`--load-tool wrk-pipelined` (16 requests in flight per connection), or "
 
 
 def _count(bound: int, compared: int) -> str:
