@@ -197,7 +197,8 @@ def _kernel(machine: Machine) -> list[SystemWarning]:
                 what=f"interrupt time is not accounted apart from tasks ({off})",
                 why="time in hard and soft interrupts is charged to whatever task was "
                 "running, so the server's CPU time includes network interrupt work done on "
-                "its core, and /proc/stat's irq and softirq columns stay near 0",
+                "its core, and /proc/stat's irq and softirq columns count only the clock ticks "
+                "that land in an interrupt",
                 fix="use a kernel built with CONFIG_IRQ_TIME_ACCOUNTING=y",
             )
         )
