@@ -10,6 +10,7 @@ from record_helpers import make_cell, make_record
 from orchestrator.load.points import LoadPoint, resolve_profile
 from orchestrator.load.result import LatencyHistogram, LoadResult
 from orchestrator.report.markdown import render_markdown
+from orchestrator.report.rate_plots import rate_cpu_figure
 from orchestrator.report.rate_section import late_lines, log_cost_line
 from orchestrator.results.aggregate import build_rows
 from orchestrator.results.cell_result import CellResult, CoreCpu, LoadCpu, ProcessCpu
@@ -269,3 +270,19 @@ def test_a_load_bound_rate_is_explained_as_an_open_model(load_share: float, expe
     )
     report = render_markdown(record, cells, rows)
     assert expected in report.splitlines(), report
+
+
+def test_the_rate_cpu_plot_shows_the_target_figure_beside_the_process_one() -> None:
+    """The verdict compares the target figure where it was measured: the plot shows it."""
+    points = POINTS
+    plain = [_cell(s, p.rate or 0, 1, 9.0) for s in ("c-epoll", "c-io_uring") for p in points]
+    costed = [_with_target(cell, 12.0) for cell in plain]
+    for cells, panels in ((plain, 1), (costed, 2)):
+        rows = build_rows(cells, None, [p.key for p in points])
+        fig = rate_cpu_figure(rows, cells, points, [], "t")
+        labels = [ax.get_ylabel() for ax in fig.axes]
+        assert len(labels) == panels and labels[0].startswith("server process CPU"), labels
+        if panels == 2:
+            assert labels[1].startswith("target CPU µs per request")
+            (line, *_) = fig.axes[1].lines
+            assert list(line.get_ydata()) == pytest.approx([12.0, 12.0])

@@ -140,17 +140,29 @@ def rate_cpu_figure(
     knees: Sequence[Knee],
     title: str,
 ) -> Figure:
-    """Server CPU per request against the offered rate, with interval bands."""
-    fig = Figure(figsize=(8, 4.6), layout="constrained")
-    ax = fig.add_subplot()
-    _draw(ax, rows, cells, _rated(points), knees, lambda row: row.cpu_us_per_request, band=True)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("offered rate (req/s)")
-    ax.set_ylabel("server CPU µs per request (median, 95% band)")
-    ax.set_title(f"CPU cost per request by offered rate ({HOLLOW_NOTE})", fontsize=9)
+    """CPU per request against the offered rate, with interval bands: the server
+    process's, and the whole target's beside it (the verdict's figure) when measured."""
+    panels: list[tuple[RowFigure, str]] = [
+        (lambda row: row.cpu_us_per_request, "server process CPU µs per request")
+    ]
+    if any(row.cost is not None and row.cost.target_cpu_us is not None for row in rows):
+        panels.append(
+            (
+                lambda row: row.cost.target_cpu_us if row.cost else None,
+                "target CPU µs per request (above idle)",
+            )
+        )
+    fig = Figure(figsize=(8 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for i, (ax, (figure, label)) in enumerate(zip(axes, panels, strict=True)):
+        _draw(ax, rows, cells, _rated(points), knees, figure, band=True, label_knees=i == 0)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("offered rate (req/s)")
+        ax.set_ylabel(f"{label} (median, 95% band)")
+        ax.set_title(f"CPU cost per request by offered rate ({HOLLOW_NOTE})", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=7, ncols=2)
     fig.suptitle(title, fontsize=8, wrap=True)
-    if ax.lines:
-        ax.legend(fontsize=7, ncols=2)
     return fig
 
 
