@@ -250,7 +250,44 @@ def test_the_verdict_says_when_the_process_figure_points_the_other_way() -> None
     assert c.cpu_side == "epoll" and c.figures_disagree
     lines = explanation_lines(verdict)
     assert lines[0].startswith("In C the server process's own CPU per request puts io_uring ahead")
-    assert "work outside the process" in lines[0]
+    assert "the target's the other way" in lines[0] and "work outside the process" in lines[0]
+
+
+def test_an_undecided_target_figure_is_not_called_the_other_way() -> None:
+    """The process figure decides, the target's (noisier: it counts the whole CPU) leans the
+    same way but its interval includes no change: said as such, not as a reversal."""
+    record = make_record(plan=["c-epoll/1"])
+    cells = []
+    for rep, target_drift in enumerate([1.00, 1.30, 0.80, 1.25, 0.85, 1.20, 0.90, 1.10], 1):
+        for server, target, process in (
+            ("c-epoll", 0.0100, 0.0090),
+            ("c-io_uring", 0.0098 * target_drift, 0.0080),
+        ):
+            cells.append(
+                make_cell(
+                    f"{server}/{rep}",
+                    requests=1000,
+                    cost=_cost(target, process, 1.0, 40),
+                    server_cpu=ProcessCpu(
+                        user_seconds=0.0,
+                        system_seconds=0.0,
+                        wall_seconds=1.0,
+                        schedstat_seconds=process,
+                    ),
+                )
+            )
+    [verdict] = point_verdicts(cells, build_rows(cells, None), record.points)
+    [c] = verdict.languages
+    assert c.figure == "target" and c.cpu_side == "none" and c.figures_disagree
+    [line] = explanation_lines(verdict)
+    assert line.startswith(
+        "In C the server process's own CPU per request puts io_uring ahead (11% ("
+    ), line
+    assert (
+        "; the target's, which also counts interrupts, softirqs and whatever else ran on " in line
+    )
+    assert "cannot tell them apart (io_uring's target CPU per request +" in line
+    assert "the other way" not in line
 
 
 def test_runs_recorded_before_keep_the_process_figure_and_old_words() -> None:

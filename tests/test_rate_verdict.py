@@ -4,6 +4,7 @@ requests make latency coordinated-omission-prone, and whose limit a knee was."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from record_helpers import make_cell, make_record
 
@@ -285,4 +286,4 @@ def test_the_rate_cpu_plot_shows_the_target_figure_beside_the_process_one() -> N
         if panels == 2:
             assert labels[1].startswith("target CPU µs per request")
             (line, *_) = fig.axes[1].lines
-            assert list(line.get_ydata()) == pytest.approx([12.0, 12.0])
+            assert np.asarray(line.get_ydata(), dtype=float).tolist() == pytest.approx([12.0, 12.0])

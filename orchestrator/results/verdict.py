@@ -350,12 +350,23 @@ def explanation_lines(verdict: PointVerdict) -> list[str]:
     for v in verdict.languages:
         if v.figures_disagree and v.process_ratio is not None:
             side = side_of(v.process_ratio)
-            lines.append(
+            head = (
                 f"In {v.language} the server process's own CPU per request puts {side} "
-                f"ahead ({_less_cpu(v.process_ratio)} less), the target's the other way: "
-                "the difference lies in work outside the process (interrupts, softirqs, "
-                "wake-ups on other CPUs)."
+                f"ahead ({_less_cpu(v.process_ratio)} less)"
             )
+            if v.cpu_side == "none" and v.cpu_ratio is not None:
+                # Undecided, not reversed: the target figure also counts whatever else ran
+                # on the counted CPUs, so it scatters more.
+                change = _signed_change(v.cpu_ratio).replace("CPU", "target CPU", 1)
+                lines.append(
+                    f"{head}; the target's, which also counts interrupts, softirqs and "
+                    f"whatever else ran on the counted CPUs, cannot tell them apart ({change})."
+                )
+            else:
+                lines.append(
+                    f"{head}, the target's the other way: the difference lies in work outside "
+                    "the process (interrupts, softirqs, wake-ups on other CPUs)."
+                )
         if v.cpu_side != "none" and v.why is not None and (said := v.why.sentence()):
             lines.append(f"Why, in {v.language}: {said}.")
     return lines
