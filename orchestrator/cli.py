@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 from pathlib import Path
@@ -357,7 +358,9 @@ def system_reset(
 
 
 def main() -> None:
-    """Entry point: user errors become one line and exit status 2, never a traceback."""
+    """Entry point: user errors become one line and exit status 2, never a traceback.
+    SIGUSR1 prints every thread's stack on stderr and goes on: where a hung run is."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         app()  # standalone: click itself reports usage errors with exit status 2
     except UserError as exc:

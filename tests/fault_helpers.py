@@ -66,6 +66,8 @@ class Background:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # orch prints where every thread is
+            time.sleep(1)
             self.kill()
             raise AssertionError(
                 f"orch did not exit within {timeout} s\n{self.stdout}\n{self.stderr}"

@@ -372,3 +372,18 @@ def test_missing_key_file_is_one_line_exit_2(tmp_path: Path) -> None:
         assert done.stderr.splitlines() == [
             f"orch: error: inventory hosts.box.key_file: {key} does not exist"
         ]
+
+
+def test_sigusr1_prints_where_every_thread_is_and_the_run_goes_on(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """A run that seems hung can say where it is (the fault tests send it before giving up)."""
+    out = tmp_path / "results"
+    args = ["run", "-i", str(loopback.inventory), "--server", "c-epoll", *FAULT_CELL]
+    with background([*args, "--out", str(out)], tmp_path) as run:
+        wait_for("k6", lambda: _k6_pid(loopback), 60, run)
+        run.proc.send_signal(signal.SIGUSR1)
+        code = run.wait(120)
+    assert code == 0, run.output()
+    assert "Current thread" in run.stderr and 'File "' in run.stderr, run.stderr
+    assert cell_result(one_run_dir(out), "c-epoll/1").status == "ok"

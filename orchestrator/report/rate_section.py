@@ -66,7 +66,7 @@ def log_cost_line(cells: Sequence[CellResult]) -> str | None:
     line = (
         f"- h2load's per-request log (the latency histogram's source): h2load served "
         f"{median(per_cpu):,.0f} requests per load-CPU-second writing it (one write per "
-        "request; README: what it costs h2load)"
+        "request; METHOD.md, *h2load's open model*: what it costs h2load)"
     )
     if reduced:
         line += f"; reducing it on the load host took {median(reduced):.2f} s per cell"
