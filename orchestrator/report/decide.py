@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from orchestrator.load.points import PROFILES, LoadPoint
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
+from orchestrator.results.knees import SUSTAIN_SHARE
 from orchestrator.results.precision import (
     MIN_ROUNDS,
     PairPrecision,
@@ -307,6 +308,17 @@ def load_bound_line(
             f"{need} load CPUs of {tool} (more load hosts, `load.hosts` in the inventory)."
         )
     if at_rate:
+        rate = point.rate or 0
+        achieved = [r.requests_per_second.value for r in bound if r.requests_per_second]
+        if achieved and min(achieved) < SUSTAIN_SHARE * rate:
+            low, high = min(achieved), max(achieved)
+            span = f"{low:,.0f}" if round(low) == round(high) else f"{low:,.0f}-{high:,.0f}"
+            used = f", using {min(loads):.0%} or more of its CPU" if loads else ""
+            return (
+                f"{head}, and {tool} delivered {span} of the {rate:,} req/s offered{used}: "
+                "the load tool fell short of the rate; more load CPUs (more load hosts, "
+                "`load.hosts` in the inventory) would offer it."
+            )
         return (
             f"{head}: the offered rate, not the servers, set the pace, as a rate below their "
             "capacity does (they are compared at equal offered load); higher rates, up to "
