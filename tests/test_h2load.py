@@ -26,6 +26,7 @@ from orchestrator.load.h2load import (
 from orchestrator.load.merge import merge_results
 from orchestrator.load.points import LoadPoint, resolve_profile
 from orchestrator.load.split import Share, host_point, split_whole
+from orchestrator.load.tool import find_program
 
 DATA = Path(__file__).parent / "data" / "h2load"
 ONE_SECOND = resolve_profile("sweep-short")
@@ -325,6 +326,13 @@ def test_h2load_is_found_on_path_or_where_the_inventory_says(tmp_path: Path) -> 
     missing = tmp_path / "h2load"
     with pytest.raises(UserError, match=f"inventory load.h2load_path: {missing} is not executable"):
         find_h2load(str(missing), host)
+    # Not on PATH either (the lookup wrk and h2load share): what to install or set.
+    with pytest.raises(UserError) as absent:
+        find_program(host, "h2load-absent", None, "load.h2load_path", "nghttp2-client")
+    assert str(absent.value) == (
+        f"load host {host.name}: h2load-absent not found (apt-get install nghttp2-client, or "
+        "set load.h2load_path)"
+    )
 
 
 def test_pipelining_and_too_few_connections_are_refused() -> None:

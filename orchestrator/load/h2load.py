@@ -37,7 +37,7 @@ from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import CommandResult, Host
 from orchestrator.load.points import LoadPoint, Profile, connections_text, k6_duration
 from orchestrator.load.result import Latency, LatencyHistogram, LoadResult
-from orchestrator.load.tool import LoadCommand
+from orchestrator.load.tool import LoadCommand, find_program
 
 OUTPUT_FILE = "h2load-output.txt"
 LOG_FILE = "h2load-requests.tsv"
@@ -59,18 +59,7 @@ _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def find_h2load(configured: str | None, host: Host) -> str:
     """h2load on the load host: `configured` (the inventory's load.h2load_path), else
     h2load on PATH."""
-    if configured:
-        path = host.expand(configured)
-        if not host.run(["test", "-x", path], timeout=30, check=False).ok:
-            raise UserError(f"inventory load.h2load_path: {path} is not executable on {host.name}")
-        return path
-    found = host.run(["sh", "-c", "command -v h2load"], timeout=30, check=False).stdout.strip()
-    if not found:
-        raise UserError(
-            f"load host {host.name}: h2load not found (apt-get install nghttp2-client, or "
-            "set load.h2load_path)"
-        )
-    return found
+    return find_program(host, "h2load", configured, "load.h2load_path", "nghttp2-client")
 
 
 def h2load_version(host: Host, path: str) -> str:

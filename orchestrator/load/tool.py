@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from orchestrator.hosts.base import CommandResult
+from orchestrator.errors import UserError
+from orchestrator.hosts.base import CommandResult, Host
 from orchestrator.load.points import LoadPoint, Profile
 from orchestrator.load.result import LoadResult
 
@@ -74,3 +75,19 @@ class LoadTool(Protocol):
 
     def model(self, profile: Profile, point: LoadPoint) -> str:
         """The load model in words, as the report states it."""
+
+
+def find_program(host: Host, program: str, configured: str | None, key: str, package: str) -> str:
+    """A load tool's program on the load host: `configured` (the inventory's `key`), else
+    `program` on PATH; a UserError saying what to install or set when neither is there."""
+    if configured:
+        path = host.expand(configured)
+        if not host.run(["test", "-x", path], timeout=30, check=False).ok:
+            raise UserError(f"inventory {key}: {path} is not executable on {host.name}")
+        return path
+    found = host.run(["sh", "-c", f"command -v {program}"], timeout=30, check=False)
+    if not found.stdout.strip():
+        raise UserError(
+            f"load host {host.name}: {program} not found (apt-get install {package}, or set {key})"
+        )
+    return found.stdout.strip()

@@ -23,7 +23,7 @@ from orchestrator.errors import HostError, UserError
 from orchestrator.hosts.base import CommandResult, Host
 from orchestrator.load.points import LoadPoint, Profile, connections_text
 from orchestrator.load.result import Latency, LatencyHistogram, LoadResult
-from orchestrator.load.tool import LoadCommand
+from orchestrator.load.tool import LoadCommand, find_program
 
 SCRIPT = "wrk/orch.lua"
 OUTPUT_FILE = "wrk-output.txt"
@@ -42,17 +42,7 @@ _PERCENTILES = {
 
 def find_wrk(configured: str | None, host: Host) -> str:
     """wrk on the load host: `configured` (the inventory's load.wrk_path), else wrk on PATH."""
-    if configured:
-        path = host.expand(configured)
-        if not host.run(["test", "-x", path], timeout=30, check=False).ok:
-            raise UserError(f"inventory load.wrk_path: {path} is not executable on {host.name}")
-        return path
-    found = host.run(["sh", "-c", "command -v wrk"], timeout=30, check=False).stdout.strip()
-    if not found:
-        raise UserError(
-            f"load host {host.name}: wrk not found (apt-get install wrk, or set load.wrk_path)"
-        )
-    return found
+    return find_program(host, "wrk", configured, "load.wrk_path", "wrk")
 
 
 def wrk_version(host: Host, path: str) -> str:
