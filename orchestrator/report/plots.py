@@ -194,6 +194,24 @@ def cost_figure(rows: Sequence[Row], title: str) -> Figure:
     return fig
 
 
+def cpu_panels(rows: Sequence[Row]) -> tuple[Figure, list[tuple[Axes, RowFigure, str]]]:
+    """A figure with CPU per request side by side: the server process's, and the whole
+    target's beside it when the run measured it; each panel's axes, figure and label."""
+    panels: list[tuple[RowFigure, str]] = [
+        (lambda row: row.cpu_us_per_request, "server process CPU µs per request")
+    ]
+    if any(row.cost is not None and row.cost.target_cpu_us is not None for row in rows):
+        panels.append(
+            (
+                lambda row: row.cost.target_cpu_us if row.cost else None,
+                "target CPU µs per request (above idle)",
+            )
+        )
+    fig = Figure(figsize=(8 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    return fig, [(ax, figure, label) for ax, (figure, label) in zip(axes, panels, strict=True)]
+
+
 def write_plots(folder: Path, rows: Sequence[Row], title: str) -> list[Path]:
     """Write requests, latency and (when measured) cost plots into `folder` as SVG and
     PNG; return their paths."""

@@ -9,7 +9,7 @@ offered rate on a numeric axis, one line per server, each server's knee marked:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -17,15 +17,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from orchestrator.load.points import LoadPoint
-from orchestrator.report.plots import COLOURS, OTHER_COLOUR, save_figure
+from orchestrator.report.plots import COLOURS, OTHER_COLOUR, RowFigure, cpu_panels, save_figure
 from orchestrator.report.sweep_plots import MARKERS, STYLES
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import Knee
 from orchestrator.results.rate_verdict import holding
-from orchestrator.results.stats import Estimate
 
-RowFigure = Callable[[Row], Estimate | None]
 HOLLOW_NOTE = "hollow: not held, i.e. short of the rate, failed or late requests"
 
 
@@ -142,19 +140,8 @@ def rate_cpu_figure(
 ) -> Figure:
     """CPU per request against the offered rate, with interval bands: the server
     process's, and the whole target's beside it (the verdict's figure) when measured."""
-    panels: list[tuple[RowFigure, str]] = [
-        (lambda row: row.cpu_us_per_request, "server process CPU µs per request")
-    ]
-    if any(row.cost is not None and row.cost.target_cpu_us is not None for row in rows):
-        panels.append(
-            (
-                lambda row: row.cost.target_cpu_us if row.cost else None,
-                "target CPU µs per request (above idle)",
-            )
-        )
-    fig = Figure(figsize=(8 * len(panels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for i, (ax, (figure, label)) in enumerate(zip(axes, panels, strict=True)):
+    fig, panels = cpu_panels(rows)
+    for i, (ax, figure, label) in enumerate(panels):
         _draw(ax, rows, cells, _rated(points), knees, figure, band=True, label_knees=i == 0)
         ax.set_ylim(bottom=0)
         ax.set_xlabel("offered rate (req/s)")

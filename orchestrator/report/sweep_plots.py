@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -23,17 +23,15 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from orchestrator.load.points import LoadPoint
 from orchestrator.load.result import LatencyHistogram
-from orchestrator.report.plots import COLOURS, OTHER_COLOUR, save_figure
+from orchestrator.report.plots import COLOURS, OTHER_COLOUR, RowFigure, cpu_panels, save_figure
 from orchestrator.results.aggregate import Row
 from orchestrator.results.cell_result import CellResult
 from orchestrator.results.knees import Knee
 from orchestrator.results.rate_verdict import counts_late
-from orchestrator.results.stats import Estimate
 
 STYLES = {"epoll": "-", "io_uring": "--"}
 MARKERS = {"epoll": "o", "io_uring": "s"}
 PERCENTILE_TICKS = (50.0, 90.0, 99.0, 99.9, 99.99, 99.999)
-RowFigure = Callable[[Row], Estimate | None]
 
 
 def _colour(row: Row) -> str:
@@ -118,19 +116,8 @@ def sweep_requests_figure(rows: Sequence[Row], points: Sequence[LoadPoint], titl
 def sweep_cpu_figure(rows: Sequence[Row], points: Sequence[LoadPoint], title: str) -> Figure:
     """CPU per request against the load point, with interval bands: the server process's,
     and the whole target's beside it when the run measured it."""
-    panels: list[tuple[RowFigure, str]] = [
-        (lambda row: row.cpu_us_per_request, "server process CPU µs per request")
-    ]
-    if any(row.cost is not None and row.cost.target_cpu_us is not None for row in rows):
-        panels.append(
-            (
-                lambda row: row.cost.target_cpu_us if row.cost else None,
-                "target CPU µs per request (above idle)",
-            )
-        )
-    fig = Figure(figsize=(8 * len(panels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (figure, label) in zip(axes, panels, strict=True):
+    fig, panels = cpu_panels(rows)
+    for ax, figure, label in panels:
         _lines(ax, rows, points, figure, band=True)
         _point_axis(ax, points)
         ax.set_ylim(bottom=0)
